@@ -1,0 +1,115 @@
+# HealOps top-level build (GNU make).
+#   make            build healops-server, healops-agent, healopsctl into build/
+#   make test       unit tests (normal and ASan+UBSan builds) and integration tests
+#   make run        dependencies, build, dev certificates, server + agent on 127.0.0.1
+#   make clean
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := libmicrohttpd libcurl sqlite3 libcjson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef -Wvla -Wno-format-truncation
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS)
+OPT_CFLAGS  := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2
+SAN_CFLAGS  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS   ?= $(OPT_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEFS     := -DHO_VERSION=\"$(VERSION)\" -DHO_COMMIT=\"$(COMMIT)\"
+
+COMMON_SRCS := $(sort $(wildcard common/*.c))
+SERVER_SRCS := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
+AGENT_SRCS  := $(sort $(filter-out agent/main.c agent/ctl_main.c,$(wildcard agent/*.c)))
+SCHEMA_SQL  := $(sort $(wildcard schema/*.sql))
+WEB_FILES   := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/*_test.c))
+
+# $(call objs,BUILDDIR,SRCS)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all test unit unit-asan integration run clean bench fuzz install
+all: $(BUILD)/healops-server $(BUILD)/healops-agent $(BUILD)/healopsctl
+
+# --- generated sources: schema migrations and web assets built into the server ---
+$(BUILD)/gen/schema_gen.c: $(SCHEMA_SQL) deploy/embed.sh
+	@mkdir -p $(@D)
+	sh deploy/embed.sh schema $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/assets_gen.c: $(WEB_FILES) deploy/embed.sh
+	@mkdir -p $(@D)
+	sh deploy/embed.sh assets $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+# --- one set of rules per build flavour (normal in build/, sanitizers in build/asan) ---
+define flavour
+$(1)/obj/common/%.o: common/%.c $(wildcard common/*.h)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Icommon -c $$< -o $$@
+$(1)/obj/server/%.o: server/%.c $(wildcard server/*.h common/*.h)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Iserver -Icommon -c $$< -o $$@
+$(1)/obj/agent/%.o: agent/%.c $(wildcard agent/*.h common/*.h)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Iagent -Icommon -c $$< -o $$@
+$(1)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $(2) -std=c11 -Wall -Wextra -Werror -c $$< -o $$@
+$(1)/libcommon.a: $(call objs,$(1),$(COMMON_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/libserver.a: $(call objs,$(1),$(SERVER_SRCS)) $(1)/obj/gen/schema_gen.o $(1)/obj/gen/assets_gen.o
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/libagent.a: $(call objs,$(1),$(AGENT_SRCS))
+	@rm -f $$@
+	ar rcs $$@ $$^
+$(1)/healops-server: $(1)/obj/server/main.o $(1)/libserver.a $(1)/libcommon.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+$(1)/healops-agent: $(1)/obj/agent/main.o $(1)/libagent.a $(1)/libcommon.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+$(1)/healopsctl: $(1)/obj/agent/ctl_main.o $(1)/libagent.a $(1)/libcommon.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+$(1)/tests/%_test: tests/unit/%_test.c $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $(wildcard tests/unit/*.h)
+	@mkdir -p $$(@D)
+	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Wno-missing-prototypes -Wno-missing-declarations \
+	    -Iserver -Iagent -Icommon -Itests/unit -o $$@ $$< \
+	    $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $$(CMOCKA_LIBS) $$(LDLIBS)
+endef
+
+$(eval $(call flavour,$(BUILD),$(CFLAGS)))
+$(eval $(call flavour,$(BUILD)/asan,$(SAN_CFLAGS)))
+
+UNIT_BINS      := $(patsubst tests/unit/%_test.c,$(BUILD)/tests/%_test,$(UNIT_SRCS))
+UNIT_ASAN_BINS := $(patsubst tests/unit/%_test.c,$(BUILD)/asan/tests/%_test,$(UNIT_SRCS))
+
+unit: $(UNIT_BINS)
+	sh tests/unit/run.sh $(UNIT_BINS)
+
+unit-asan: $(UNIT_ASAN_BINS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    sh tests/unit/run.sh $(UNIT_ASAN_BINS)
+
+integration: all
+	python3 tests/integration/run.py --build $(BUILD)
+
+# Every suite runs even when an earlier one fails; the target fails if any did.
+test: all
+	@rc=0; \
+	$(MAKE) --no-print-directory unit || rc=1; \
+	$(MAKE) --no-print-directory unit-asan || rc=1; \
+	$(MAKE) --no-print-directory integration || rc=1; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
+	exit $$rc
+
+run:
+	sh deploy/install-deps.sh
+	$(MAKE) all
+	sh deploy/run-dev.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,53 @@
+/*
+ * HTTP client helpers over libcurl: one handle per struct httpc, reused so
+ * connections stay alive between requests. Not thread-safe: one per thread.
+ */
+#ifndef HO_HTTPC_H
+#define HO_HTTPC_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define HTTPC_ETAG_MAX 128
+
+struct httpc;
+
+struct httpc_opts {
+    const char *ca_file;       /* PEM CA bundle to verify the server, NULL = system */
+    const char *client_cert;   /* PEM client certificate for mutual TLS, may be NULL */
+    const char *client_key;    /* PEM key of client_cert, may be NULL */
+    long timeout_ms;           /* whole request, default 30000 */
+    long connect_timeout_ms;   /* default 10000 */
+    int insecure;              /* 1: do not verify the peer (tests only) */
+};
+
+struct httpc_response {
+    long status;               /* HTTP status, 0 when no response */
+    char *body;                /* owned, NUL-terminated, may be "" */
+    size_t body_len;
+    char etag[HTTPC_ETAG_MAX]; /* ETag header, "" when absent */
+};
+
+/* Call once in main before any thread starts (curl_global_init). */
+void httpc_global_init(void);
+void httpc_global_cleanup(void);
+
+/* Makes a client; opts is copied. */
+enum ho_code httpc_new(const struct httpc_opts *opts, struct httpc **out) HO_WUR;
+void httpc_free(struct httpc *c);
+
+/*
+ * Sends one request. token (may be NULL) goes as "Authorization: Bearer".
+ * if_none_match (may be NULL) goes as If-None-Match. A response body over
+ * max_response bytes is an error (HO_ETOOBIG). Network and TLS failures are
+ * HO_EIO / HO_ETIMEOUT with err saying why; any HTTP status is HO_OK with
+ * resp->status set. resp must be cleaned up by the caller after HO_OK.
+ */
+enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
+                           const char *token, const char *content_type, const void *body,
+                           size_t body_len, const char *if_none_match, size_t max_response,
+                           struct httpc_response *resp, struct ho_error *err) HO_WUR;
+void httpc_response_cleanup(struct httpc_response *resp);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * The server's store: agents, tokens, runs and the last state of every
+ * agent x check. One interface, so another backend (PostgreSQL) can sit beside
+ * the SQLite one (DESIGN.md section 11). Only store_sqlite.c knows SQL.
+ * A store is safe to use from several threads (it serialises internally).
+ */
+#ifndef HO_STORE_H
+#define HO_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "error.h"
+#include "run.h"
+
+#define STORE_CURSOR_LEN 128 /* buffer size for opaque paging cursors */
+#define STORE_MAX_LIMIT  1000
+#define STORE_NAME_MAX   128
+
+struct store;
+
+enum token_scope {
+    TOKEN_SCOPE_ENROLL = 0,
+    TOKEN_SCOPE_AGENT,
+    TOKEN_SCOPE_READ,
+    TOKEN_SCOPE_ADMIN
+};
+const char *token_scope_str(enum token_scope s);
+enum ho_code token_scope_parse(const char *s, enum token_scope *out) HO_WUR;
+
+struct store_token {
+    int64_t id;
+    enum token_scope scope;
+    char agent_id[CRYPTO_UUID_LEN]; /* "" unless scope is agent */
+    char name[STORE_NAME_MAX];
+};
+
+/*
+ * Opens (creating if needed) the database at path, sets WAL mode, and applies the
+ * schema migrations (schema/NNN_*.sql, built in) that are newer than PRAGMA
+ * user_version, each in one transaction. HO_EDB with err filled on failure.
+ */
+enum ho_code store_open(const char *path, struct store **out, struct ho_error *err) HO_WUR;
+void store_close(struct store *st);
+/* Schema version now in the database (PRAGMA user_version). */
+int store_schema_version(struct store *st);
+
+/* Stores a new token by its SHA-256 hex; expires_at_ms 0 = never. */
+enum ho_code store_token_create(struct store *st, enum token_scope scope, const char *name,
+                                const char *hash_hex, int64_t expires_at_ms, int64_t now_ms,
+                                int64_t *id_out) HO_WUR;
+/* Finds a live (not revoked, not expired) token by hash; HO_EAUTH when none. */
+enum ho_code store_token_lookup(struct store *st, const char *hash_hex, int64_t now_ms,
+                                struct store_token *out) HO_WUR;
+
+/*
+ * Enrolls agent name (labels as a JSON object text) in one transaction: creates the
+ * agent or, for a name already known, keeps its id and updates its labels; revokes
+ * that agent's older tokens; stores the new agent token hash. Fills agent_id_out.
+ */
+enum ho_code store_agent_enroll(struct store *st, const char *name, const char *labels_json,
+                                const char *token_hash_hex, int64_t now_ms,
+                                char agent_id_out[CRYPTO_UUID_LEN]) HO_WUR;
+
+struct store_heartbeat {
+    const char *version;       /* agent version, may be NULL */
+    const char *packages_json; /* JSON array text of {"name","version"}, may be NULL */
+    int64_t spool_depth;
+    int64_t dropped;           /* runs the agent's spool dropped, total */
+};
+/* Records a heartbeat and last_seen; HO_ENOENT for an unknown agent. */
+enum ho_code store_agent_heartbeat(struct store *st, const char *agent_id,
+                                   const struct store_heartbeat *hb, int64_t now_ms) HO_WUR;
+
+enum store_insert { STORE_INSERT_ACCEPTED = 0, STORE_INSERT_DUPLICATE };
+
+/*
+ * Inserts n valid runs of one agent in one transaction, idempotent on run id
+ * (a known id is a duplicate and changes nothing), updates the agent's last_seen
+ * and the state of each agent x check when the run is newer than the one held.
+ * results[i] says what happened to runs[i]. Commits before returning HO_OK;
+ * on failure nothing is stored.
+ */
+enum ho_code store_runs_insert(struct store *st, const char *agent_id,
+                               const struct run *const *runs, size_t n, int64_t now_ms,
+                               enum store_insert *results) HO_WUR;
+
+struct run_query {
+    const char *agent;   /* agent id or name, NULL = any */
+    const char *package; /* NULL = any */
+    const char *check;   /* NULL = any */
+    int outcome;         /* enum run_outcome, -1 = any */
+    int manual;          /* 0/1, -1 = any */
+    int repairs_only;    /* only runs in which a repair was attempted (incl. suppressed) */
+    int64_t since_ms;    /* started_at >= since, 0 = unbounded */
+    int64_t until_ms;    /* started_at < until, 0 = unbounded */
+    size_t limit;        /* 1..STORE_MAX_LIMIT */
+    const char *cursor;  /* from a previous page, NULL = first page */
+};
+
+/*
+ * Runs matching q, newest started_at first (keyset paging, never OFFSET). Fills
+ * *out (caller frees with store_runs_free) and next_cursor ("" on the last page).
+ * A cursor that does not parse is HO_EINVAL with err->field "cursor".
+ */
+enum ho_code store_runs_query(struct store *st, const struct run_query *q, struct run **out,
+                              size_t *n, char next_cursor[STORE_CURSOR_LEN],
+                              struct ho_error *err) HO_WUR;
+void store_runs_free(struct run *runs, size_t n);
+
+struct state_row {
+    char agent_id[CRYPTO_UUID_LEN];
+    char *agent_name;           /* owned */
+    char *package;              /* owned */
+    char *check;                /* owned */
+    char last_run_id[CRYPTO_UUID_LEN];
+    enum run_outcome outcome;
+    int test_status;            /* enum test_status */
+    int repair_status;          /* enum repair_status, -1 = no repair */
+    int retest_status;          /* enum test_status, -1 = no retest */
+    int manual;                 /* last run was manual */
+    int64_t last_run_at_ms;
+    int64_t last_ok_at_ms;      /* 0 = never */
+    int consecutive_failures;   /* runs in a row with outcome failed or error */
+    int interval_s;             /* 0 = unknown */
+};
+
+struct state_query {
+    const char *agent;   /* id or name, NULL = any */
+    const char *package;
+    const char *check;
+    int outcome;         /* -1 = any */
+    size_t limit;
+    const char *cursor;
+};
+
+/* Last state of every agent x check matching q, ordered by agent name, check. */
+enum ho_code store_state_query(struct store *st, const struct state_query *q,
+                               struct state_row **out, size_t *n,
+                               char next_cursor[STORE_CURSOR_LEN], struct ho_error *err) HO_WUR;
+void store_state_free(struct state_row *rows, size_t n);
+
+struct agent_row {
+    char id[CRYPTO_UUID_LEN];
+    char *name;          /* owned */
+    char *labels_json;   /* owned, JSON object text */
+    char *version;       /* owned, may be NULL */
+    char *packages_json; /* owned, JSON array text, may be NULL */
+    int64_t enrolled_at_ms;
+    int64_t last_seen_ms; /* 0 = never */
+    int64_t spool_depth;
+    int64_t dropped;
+};
+
+/* Agents ordered by name, keyset paged like store_runs_query. */
+enum ho_code store_agents_query(struct store *st, size_t limit, const char *cursor,
+                                struct agent_row **out, size_t *n,
+                                char next_cursor[STORE_CURSOR_LEN], struct ho_error *err) HO_WUR;
+/* One agent by id or name; HO_ENOENT when unknown. */
+enum ho_code store_agent_get(struct store *st, const char *id_or_name, struct agent_row *out) HO_WUR;
+void store_agent_row_cleanup(struct agent_row *a);
+void store_agents_free(struct agent_row *rows, size_t n);
+
+#endif
