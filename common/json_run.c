@@ -1,0 +1,995 @@
+/*
+ * JSON codec for the run record of DESIGN.md section 5. Reading uses cJSON:
+ * each public parser builds its tree and deletes it in the same function,
+ * converts it at once into struct run / struct metric, and checks types,
+ * limits and consistency, naming the field at fault ("test.status",
+ * "metrics[1].tags"). Unknown keys are ignored for forward compatibility;
+ * known keys are strictly typed; JSON null counts as absent. Limits
+ * (RUN_MAX_*) fail with HO_ETOOBIG, every other fault with HO_EINVAL.
+ * Writing does not use cJSON: it is on the server's query path, so it appends
+ * straight into a capped struct buf and rolls back on HO_ETOOBIG. Outputs come
+ * from arbitrary scripts, so strings are made valid JSON text (RFC 8259
+ * section 8.1: UTF-8): each byte that does not start a well-formed sequence
+ * (RFC 3629 section 4) becomes U+FFFD, control characters are escaped, and
+ * U+2028/U+2029 too so the text can sit inside a <script>.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "clock.h"
+#include "mem.h"
+#include "run.h"
+
+#define JR_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Flags of the field readers. */
+#define JR_REQUIRED 0x1 /* absent or null is an error */
+#define JR_NONEMPTY 0x2 /* "" is an error */
+#define JR_NOCTL    0x4 /* control characters are an error */
+#define JR_NAME     (JR_REQUIRED | JR_NONEMPTY | JR_NOCTL)
+
+#define JR_MAX_INTERVAL 86400 /* seconds */
+
+static const char *const test_status_names[] = {"ok", "warning", "critical", "unknown"};
+static const char *const repair_status_names[] = {"succeeded", "failed", "timeout", "suppressed"};
+static const char *const run_outcome_names[] = {"ok", "repaired", "failed", "error"};
+
+static const char *jr_name(const char *const *names, size_t n, int v)
+{
+    if (v < 0 || (size_t)v >= n)
+        return "invalid";
+    return names[v];
+}
+
+static enum ho_code jr_lookup(const char *const *names, size_t n, const char *s, int *out)
+{
+    size_t i;
+
+    if (s == NULL)
+        return HO_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (int)i;
+            return HO_OK;
+        }
+    }
+    return HO_EINVAL;
+}
+
+const char *test_status_str(enum test_status s)
+{
+    return jr_name(test_status_names, JR_NELEM(test_status_names), (int)s);
+}
+
+const char *repair_status_str(enum repair_status s)
+{
+    return jr_name(repair_status_names, JR_NELEM(repair_status_names), (int)s);
+}
+
+const char *run_outcome_str(enum run_outcome o)
+{
+    return jr_name(run_outcome_names, JR_NELEM(run_outcome_names), (int)o);
+}
+
+enum ho_code test_status_parse(const char *s, enum test_status *out)
+{
+    int v;
+    enum ho_code rc;
+
+    rc = jr_lookup(test_status_names, JR_NELEM(test_status_names), s, &v);
+    if (rc == HO_OK)
+        *out = (enum test_status)v;
+    return rc;
+}
+
+enum ho_code repair_status_parse(const char *s, enum repair_status *out)
+{
+    int v;
+    enum ho_code rc;
+
+    rc = jr_lookup(repair_status_names, JR_NELEM(repair_status_names), s, &v);
+    if (rc == HO_OK)
+        *out = (enum repair_status)v;
+    return rc;
+}
+
+enum ho_code run_outcome_parse(const char *s, enum run_outcome *out)
+{
+    int v;
+    enum ho_code rc;
+
+    rc = jr_lookup(run_outcome_names, JR_NELEM(run_outcome_names), s, &v);
+    if (rc == HO_OK)
+        *out = (enum run_outcome)v;
+    return rc;
+}
+
+/* --- cleanup --- */
+
+void metric_cleanup(struct metric *m)
+{
+    size_t i;
+
+    if (m == NULL)
+        return;
+    free(m->name);
+    for (i = 0; i < m->ntags; i++) {
+        free(m->tags[i].key);
+        free(m->tags[i].value);
+    }
+    free(m->tags);
+    memset(m, 0, sizeof(*m));
+}
+
+static void jr_metrics_free(struct metric *m, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        metric_cleanup(&m[i]);
+    free(m);
+}
+
+void run_cleanup(struct run *r)
+{
+    if (r == NULL)
+        return;
+    free(r->package);
+    free(r->version);
+    free(r->check);
+    free(r->operator_name);
+    free(r->test.output);
+    free(r->repair.output);
+    free(r->retest.output);
+    jr_metrics_free(r->metrics, r->nmetrics);
+    free(r->agent_id);
+    free(r->agent_name);
+    memset(r, 0, sizeof(*r));
+}
+
+void run_batch_cleanup(struct run_batch *b)
+{
+    size_t i;
+
+    if (b == NULL)
+        return;
+    for (i = 0; i < b->n; i++)
+        run_cleanup(&b->items[i].run);
+    free(b->items);
+    b->items = NULL;
+    b->n = 0;
+}
+
+/* --- reading: field readers over a cJSON object --- */
+
+/* Member key of o, or NULL when it is absent or JSON null (both mean "not given"). */
+static const cJSON *jr_get(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (cJSON_IsNull(v))
+        return NULL;
+    return v;
+}
+
+static size_t jr_count(const cJSON *a)
+{
+    const cJSON *it;
+    size_t n = 0;
+
+    cJSON_ArrayForEach(it, a)
+    {
+        n++;
+    }
+    return n;
+}
+
+static int jr_has_ctl(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* Checks text s of field against flags and max bytes; what prefixes the message. */
+static enum ho_code jr_check_text(const char *s, const char *field, const char *what,
+                                  unsigned flags, size_t max, struct ho_error *err)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 && (flags & JR_NONEMPTY))
+        return ho_error_set(err, HO_EINVAL, field, "%smust not be empty", what);
+    if (n > max)
+        return ho_error_set(err, HO_ETOOBIG, field, "%smust be at most %zu bytes", what, max);
+    if ((flags & JR_NOCTL) && jr_has_ctl(s))
+        return ho_error_set(err, HO_EINVAL, field, "%smust not contain control characters", what);
+    return HO_OK;
+}
+
+/* Borrows string key of o into *out (NULL when absent and not JR_REQUIRED). */
+static enum ho_code jr_string_ref(const cJSON *o, const char *key, unsigned flags, const char **out,
+                                  struct ho_error *err)
+{
+    const cJSON *v = jr_get(o, key);
+
+    *out = NULL;
+    if (v == NULL) {
+        if (flags & JR_REQUIRED)
+            return ho_error_set(err, HO_EINVAL, key, "is required");
+        return HO_OK;
+    }
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return ho_error_set(err, HO_EINVAL, key, "must be a string");
+    *out = v->valuestring;
+    return HO_OK;
+}
+
+/* Copies string key of o, checked against flags and max bytes, into *out (new string). */
+static enum ho_code jr_string(const cJSON *o, const char *key, unsigned flags, size_t max,
+                              char **out, struct ho_error *err)
+{
+    const char *s;
+    enum ho_code rc;
+
+    rc = jr_string_ref(o, key, flags, &s, err);
+    if (rc != HO_OK || s == NULL)
+        return rc;
+    rc = jr_check_text(s, key, "", flags, max, err);
+    if (rc != HO_OK)
+        return rc;
+    *out = xstrdup(s);
+    return HO_OK;
+}
+
+/* Reads integer key of o in [min, max] into *out; left alone when absent. */
+static enum ho_code jr_int(const cJSON *o, const char *key, unsigned flags, int64_t min,
+                           int64_t max, int64_t *out, struct ho_error *err)
+{
+    const cJSON *v = jr_get(o, key);
+    double d;
+
+    if (v == NULL) {
+        if (flags & JR_REQUIRED)
+            return ho_error_set(err, HO_EINVAL, key, "is required");
+        return HO_OK;
+    }
+    d = v->valuedouble;
+    if (!cJSON_IsNumber(v) || !isfinite(d) || floor(d) != d || d < (double)min || d > (double)max)
+        return ho_error_set(err, HO_EINVAL, key, "must be an integer from %" PRId64 " to %" PRId64,
+                            min, max);
+    *out = (int64_t)d;
+    return HO_OK;
+}
+
+static enum ho_code jr_bool(const cJSON *o, const char *key, int *out, struct ho_error *err)
+{
+    const cJSON *v = jr_get(o, key);
+
+    if (v == NULL)
+        return HO_OK;
+    if (!cJSON_IsBool(v))
+        return ho_error_set(err, HO_EINVAL, key, "must be true or false");
+    *out = cJSON_IsTrue(v) ? 1 : 0;
+    return HO_OK;
+}
+
+/* Reads RFC 3339 time key of o into *out (ms); left alone when absent. */
+static enum ho_code jr_time(const cJSON *o, const char *key, unsigned flags, int64_t *out,
+                            struct ho_error *err)
+{
+    const char *s;
+    enum ho_code rc;
+
+    rc = jr_string_ref(o, key, flags, &s, err);
+    if (rc != HO_OK || s == NULL)
+        return rc;
+    if (clock_parse_rfc3339(s, out) != HO_OK)
+        return ho_error_set(err, HO_EINVAL, key,
+                            "must be an RFC 3339 time like 2026-11-24T14:00:00.123Z");
+    return HO_OK;
+}
+
+/* Reads required enum name key of o (one of names[n]) into *out. */
+static enum ho_code jr_enum(const cJSON *o, const char *key, const char *const *names, size_t n,
+                            int *out, struct ho_error *err)
+{
+    char list[128] = "";
+    const char *s;
+    enum ho_code rc;
+    size_t i;
+
+    rc = jr_string_ref(o, key, JR_REQUIRED, &s, err);
+    if (rc != HO_OK || jr_lookup(names, n, s, out) == HO_OK)
+        return rc;
+    for (i = 0; i < n; i++) {
+        strncat(list, i > 0 ? ", " : "", sizeof(list) - strlen(list) - 1);
+        strncat(list, names[i], sizeof(list) - strlen(list) - 1);
+    }
+    return ho_error_set(err, HO_EINVAL, key, "must be one of %s", list);
+}
+
+/* --- reading: metrics --- */
+
+static enum ho_code jr_tag(const cJSON *it, struct metric *m, size_t i, struct ho_error *err)
+{
+    enum ho_code rc;
+    size_t j;
+
+    if (it->string == NULL || !cJSON_IsString(it) || it->valuestring == NULL)
+        return ho_error_set(err, HO_EINVAL, "tags", "tag values must be strings");
+    rc = jr_check_text(it->string, "tags", "tag keys ", JR_NONEMPTY | JR_NOCTL, RUN_MAX_NAME, err);
+    if (rc == HO_OK)
+        rc = jr_check_text(it->valuestring, "tags", "tag values ", JR_NONEMPTY | JR_NOCTL,
+                           RUN_MAX_NAME, err);
+    if (rc != HO_OK)
+        return rc;
+    for (j = 0; j < i; j++) {
+        if (strcmp(m->tags[j].key, it->string) == 0)
+            return ho_error_set(err, HO_EINVAL, "tags", "tag keys must be unique");
+    }
+    m->tags[i].key = xstrdup(it->string);
+    m->tags[i].value = xstrdup(it->valuestring);
+    return HO_OK;
+}
+
+static enum ho_code jr_tags(const cJSON *t, struct metric *m, struct ho_error *err)
+{
+    const cJSON *it;
+    enum ho_code rc;
+    size_t i = 0, n;
+
+    if (t == NULL)
+        return HO_OK;
+    if (!cJSON_IsObject(t))
+        return ho_error_set(err, HO_EINVAL, "tags", "must be an object of strings");
+    n = jr_count(t);
+    if (n > RUN_MAX_TAGS)
+        return ho_error_set(err, HO_ETOOBIG, "tags", "must have at most %d tags", RUN_MAX_TAGS);
+    if (n == 0)
+        return HO_OK;
+    m->tags = xcalloc(n, sizeof(*m->tags));
+    m->ntags = n;
+    cJSON_ArrayForEach(it, t)
+    {
+        rc = jr_tag(it, m, i++, err);
+        if (rc != HO_OK)
+            return rc;
+    }
+    return HO_OK;
+}
+
+/* Fills m from metric object o; on error m may hold part (metric_cleanup frees it). */
+static enum ho_code jr_metric(const cJSON *o, struct metric *m, struct ho_error *err)
+{
+    const cJSON *v;
+    enum ho_code rc;
+
+    if (!cJSON_IsObject(o))
+        return ho_error_set(err, HO_EINVAL, NULL, "must be an object");
+    rc = jr_string(o, "name", JR_NAME, RUN_MAX_NAME, &m->name, err);
+    if (rc != HO_OK)
+        return rc;
+    v = jr_get(o, "value");
+    if (v == NULL)
+        return ho_error_set(err, HO_EINVAL, "value", "is required");
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        return ho_error_set(err, HO_EINVAL, "value", "must be a finite number");
+    m->value = v->valuedouble;
+    rc = jr_time(o, "timestamp", 0, &m->ts_ms, err);
+    if (rc == HO_OK)
+        rc = jr_tags(jr_get(o, "tags"), m, err);
+    return rc;
+}
+
+/*
+ * Reads metrics array a into a new array *out of *n (set before the items are
+ * read, so the caller frees them on error too). err->field is relative to the
+ * array: "" or "[2].value".
+ */
+static enum ho_code jr_metrics(const cJSON *a, struct metric **out, size_t *n, struct ho_error *err)
+{
+    const cJSON *it;
+    char idx[32];
+    enum ho_code rc;
+    size_t i = 0, count;
+
+    if (!cJSON_IsArray(a))
+        return ho_error_set(err, HO_EINVAL, NULL, "must be an array");
+    count = jr_count(a);
+    if (count > RUN_MAX_METRICS)
+        return ho_error_set(err, HO_ETOOBIG, NULL, "must have at most %d metrics", RUN_MAX_METRICS);
+    if (count == 0)
+        return HO_OK;
+    *out = xcalloc(count, sizeof(**out));
+    *n = count;
+    cJSON_ArrayForEach(it, a)
+    {
+        rc = jr_metric(it, &(*out)[i], err);
+        if (rc != HO_OK) {
+            snprintf(idx, sizeof(idx), "[%zu]", i);
+            ho_error_prefix_field(err, idx);
+            return rc;
+        }
+        i++;
+    }
+    return HO_OK;
+}
+
+/* --- reading: a run --- */
+
+static enum ho_code jr_id(const cJSON *o, char *id, struct ho_error *err)
+{
+    const char *s;
+    enum ho_code rc;
+    size_t i;
+
+    rc = jr_string_ref(o, "id", JR_REQUIRED, &s, err);
+    if (rc != HO_OK)
+        return rc;
+    if (!crypto_uuid_valid(s))
+        return ho_error_set(err, HO_EINVAL, "id", "must be a UUID");
+    /* Lowercase, so one run sent twice in two spellings is still one run. */
+    for (i = 0; i < CRYPTO_UUID_LEN - 1; i++)
+        id[i] = (char)tolower((unsigned char)s[i]);
+    id[CRYPTO_UUID_LEN - 1] = '\0';
+    return HO_OK;
+}
+
+static enum ho_code jr_run_head(const cJSON *o, struct run *r, struct ho_error *err)
+{
+    int64_t interval = 0;
+    enum ho_code rc;
+
+    rc = jr_id(o, r->id, err);
+    if (rc == HO_OK)
+        rc = jr_string(o, "package", JR_NAME, RUN_MAX_NAME, &r->package, err);
+    if (rc == HO_OK)
+        rc = jr_string(o, "version", JR_NOCTL, RUN_MAX_NAME, &r->version, err);
+    if (rc == HO_OK)
+        rc = jr_string(o, "check", JR_NAME, RUN_MAX_NAME, &r->check, err);
+    if (rc == HO_OK)
+        rc = jr_time(o, "started_at", JR_REQUIRED, &r->started_at_ms, err);
+    if (rc == HO_OK)
+        rc = jr_int(o, "duration_ms", JR_REQUIRED, 0, RUN_MAX_DURATION, &r->duration_ms, err);
+    if (rc == HO_OK)
+        rc = jr_bool(o, "manual", &r->manual, err);
+    if (rc == HO_OK)
+        rc = jr_string(o, "operator", JR_NOCTL, RUN_MAX_NAME, &r->operator_name, err);
+    if (rc == HO_OK)
+        rc = jr_int(o, "interval", 0, 0, JR_MAX_INTERVAL, &interval, err);
+    r->interval_s = (int)interval;
+    if (!r->manual) {
+        /* The operator means something only for a run by hand. */
+        free(r->operator_name);
+        r->operator_name = NULL;
+    }
+    return rc;
+}
+
+/* Reads step key of o into s when present; err->field is prefixed with key. */
+static enum ho_code jr_step(const cJSON *o, const char *key, int is_repair, struct run_step *s,
+                            struct ho_error *err)
+{
+    const cJSON *v = jr_get(o, key);
+    int64_t code = 0;
+    enum ho_code rc;
+
+    if (v == NULL)
+        return HO_OK;
+    s->present = 1;
+    if (!cJSON_IsObject(v))
+        rc = ho_error_set(err, HO_EINVAL, NULL, "must be an object");
+    else if (is_repair)
+        rc = jr_enum(v, "status", repair_status_names, JR_NELEM(repair_status_names), &s->status,
+                     err);
+    else
+        rc = jr_enum(v, "status", test_status_names, JR_NELEM(test_status_names), &s->status, err);
+    s->has_exit_code = rc == HO_OK && jr_get(v, "exit_code") != NULL;
+    if (rc == HO_OK)
+        rc = jr_int(v, "exit_code", 0, -1, 255, &code, err);
+    s->exit_code = (int)code;
+    if (rc == HO_OK)
+        rc = jr_string(v, "output", 0, RUN_MAX_OUTPUT, &s->output, err);
+    if (rc == HO_OK)
+        rc = jr_int(v, "duration_ms", JR_REQUIRED, 0, RUN_MAX_DURATION, &s->duration_ms, err);
+    if (rc != HO_OK)
+        ho_error_prefix_field(err, key);
+    return rc;
+}
+
+/* The rules of DESIGN.md section 4 on which steps a run may have. */
+static enum ho_code jr_consistent(const struct run *r, struct ho_error *err)
+{
+    if (!r->test.present)
+        return ho_error_set(err, HO_EINVAL, "test", "is required");
+    if (r->retest.present && !r->repair.present)
+        return ho_error_set(err, HO_EINVAL, "retest", "a retest needs a repair before it");
+    if (r->retest.present && r->repair.status == REPAIR_STATUS_SUPPRESSED)
+        return ho_error_set(err, HO_EINVAL, "retest", "a suppressed repair has no retest");
+    if (r->outcome == RUN_OUTCOME_REPAIRED &&
+        (!r->repair.present || !r->retest.present || r->retest.status != TEST_STATUS_OK))
+        return ho_error_set(err, HO_EINVAL, "outcome",
+                            "\"repaired\" needs a repair and a retest with status \"ok\"");
+    return HO_OK;
+}
+
+static enum ho_code jr_run_body(const cJSON *o, struct run *r, struct ho_error *err)
+{
+    const cJSON *m;
+    int outcome = 0;
+    enum ho_code rc;
+
+    rc = jr_step(o, "test", 0, &r->test, err);
+    if (rc == HO_OK)
+        rc = jr_step(o, "repair", 1, &r->repair, err);
+    if (rc == HO_OK)
+        rc = jr_step(o, "retest", 0, &r->retest, err);
+    if (rc == HO_OK)
+        rc = jr_enum(o, "outcome", run_outcome_names, JR_NELEM(run_outcome_names), &outcome, err);
+    r->outcome = (enum run_outcome)outcome;
+    if (rc == HO_OK)
+        rc = jr_consistent(r, err);
+    m = jr_get(o, "metrics");
+    if (rc == HO_OK && m != NULL) {
+        rc = jr_metrics(m, &r->metrics, &r->nmetrics, err);
+        if (rc != HO_OK)
+            ho_error_prefix_field(err, "metrics");
+    }
+    return rc;
+}
+
+/* Fills r (zeroed first) from run object o; on error r is left zeroed. */
+static enum ho_code jr_run(const cJSON *o, struct run *r, struct ho_error *err)
+{
+    enum ho_code rc;
+
+    memset(r, 0, sizeof(*r));
+    ho_error_clear(err);
+    if (!cJSON_IsObject(o))
+        return ho_error_set(err, HO_EINVAL, NULL, "a run must be a JSON object");
+    rc = jr_run_head(o, r, err);
+    if (rc == HO_OK)
+        rc = jr_run_body(o, r, err);
+    if (rc != HO_OK)
+        run_cleanup(r);
+    return rc;
+}
+
+/*
+ * Checks what cJSON_ParseWithLengthOpts made of json[0..len): a value, and
+ * nothing after it but white space (cJSON alone would accept "{} junk").
+ */
+static enum ho_code jr_parsed(const cJSON *root, const char *json, size_t len, const char *end,
+                              struct ho_error *err)
+{
+    const char *p, *lim;
+
+    if (root == NULL && json != NULL && end != NULL && end >= json && end <= json + len)
+        return ho_error_set(err, HO_EINVAL, NULL, "not valid JSON (at byte %zu)",
+                            (size_t)(end - json));
+    if (root == NULL || end == NULL)
+        return ho_error_set(err, HO_EINVAL, NULL, "not valid JSON");
+    lim = json + len;
+    for (p = end; p < lim && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'); p++)
+        continue;
+    if (p != lim)
+        return ho_error_set(err, HO_EINVAL, NULL,
+                            "not valid JSON: data after the value (at byte %zu)",
+                            (size_t)(p - json));
+    return HO_OK;
+}
+
+enum ho_code run_parse(const char *json, size_t len, struct run *out, struct ho_error *err)
+{
+    cJSON *root = NULL;
+    const char *end = NULL;
+    enum ho_code rc;
+
+    memset(out, 0, sizeof(*out));
+    if (json != NULL)
+        root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    rc = jr_parsed(root, json, len, end, err);
+    if (rc == HO_OK)
+        rc = jr_run(root, out, err);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Finds the "runs" array of a batch envelope, within max_runs. */
+static enum ho_code jr_envelope(const cJSON *root, size_t max_runs, const cJSON **runs,
+                                struct ho_error *err)
+{
+    size_t n;
+
+    if (!cJSON_IsObject(root))
+        return ho_error_set(err, HO_EINVAL, NULL, "must be a JSON object {\"runs\": [...]}");
+    *runs = jr_get(root, "runs");
+    if (*runs == NULL)
+        return ho_error_set(err, HO_EINVAL, "runs", "is required");
+    if (!cJSON_IsArray(*runs))
+        return ho_error_set(err, HO_EINVAL, "runs", "must be an array");
+    n = jr_count(*runs);
+    if (n > max_runs)
+        return ho_error_set(err, HO_ETOOBIG, "runs", "at most %zu runs per batch, got %zu",
+                            max_runs, n);
+    return HO_OK;
+}
+
+enum ho_code run_batch_parse(const char *json, size_t len, size_t max_runs, struct run_batch *out,
+                             struct ho_error *err)
+{
+    cJSON *root = NULL;
+    const cJSON *runs = NULL, *it;
+    const char *end = NULL;
+    enum ho_code rc;
+    size_t i = 0;
+
+    out->items = NULL;
+    out->n = 0;
+    if (json != NULL)
+        root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    rc = jr_parsed(root, json, len, end, err);
+    if (rc == HO_OK)
+        rc = jr_envelope(root, max_runs, &runs, err);
+    if (rc != HO_OK)
+        goto out;
+    out->n = jr_count(runs);
+    out->items = out->n > 0 ? xcalloc(out->n, sizeof(*out->items)) : NULL;
+    cJSON_ArrayForEach(it, runs)
+    {
+        out->items[i].rc = jr_run(it, &out->items[i].run, &out->items[i].err);
+        i++;
+    }
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+enum ho_code run_metrics_parse(const char *json, size_t len, struct metric **out, size_t *n,
+                               struct ho_error *err)
+{
+    cJSON *root = NULL;
+    const char *end = NULL;
+    struct metric *m = NULL;
+    size_t count = 0;
+    enum ho_code rc;
+
+    *out = NULL;
+    *n = 0;
+    if (json != NULL)
+        root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    rc = jr_parsed(root, json, len, end, err);
+    if (rc != HO_OK)
+        goto out;
+    rc = jr_metrics(root, &m, &count, err);
+    if (rc != HO_OK) {
+        ho_error_prefix_field(err, "metrics");
+        jr_metrics_free(m, count);
+        goto out;
+    }
+    *out = m;
+    *n = count;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* --- writing: JSON text straight into a buf --- */
+
+struct jw {
+    struct buf *b;
+    enum ho_code rc; /* first failure; later writes do nothing */
+    int comma;       /* a member or element came before: the next one needs "," */
+};
+
+static void jw_raw(struct jw *w, const void *p, size_t n)
+{
+    if (w->rc == HO_OK && n > 0)
+        w->rc = buf_append(w->b, p, n);
+}
+
+/* Length of the well-formed UTF-8 sequence (RFC 3629 table 3.7) at p, or 0. */
+static size_t jw_utf8_len(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t n, i;
+
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (p[0] == 0xe0)
+        lo = 0xa0; /* no overlong forms */
+    else if (p[0] == 0xed)
+        hi = 0x9f; /* no surrogates */
+    else if (p[0] == 0xf0)
+        lo = 0x90;
+    else if (p[0] == 0xf4)
+        hi = 0x8f; /* nothing past U+10FFFF */
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    /* A NUL fails the test before anything after it is read. */
+    for (i = 2; i < n; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+static int jw_is_linesep(const unsigned char *p)
+{
+    return p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9);
+}
+
+/* Bytes from p that go out as they are: printable ASCII and well-formed UTF-8. */
+static size_t jw_verbatim(const unsigned char *p)
+{
+    const unsigned char *q = p;
+    size_t n;
+
+    for (;;) {
+        if (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') {
+            q++;
+            continue;
+        }
+        n = *q >= 0x80 && !jw_is_linesep(q) ? jw_utf8_len(q) : 0;
+        if (n == 0)
+            break;
+        q += n;
+    }
+    return (size_t)(q - p);
+}
+
+/* The two-character escape of c (RFC 8259 section 7), or 0. */
+static char jw_short_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+        return '"';
+    case '\\':
+        return '\\';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    }
+    return 0;
+}
+
+/* Writes the escape for what starts at p (not NUL); returns the bytes it stands for. */
+static size_t jw_escape(struct jw *w, const unsigned char *p)
+{
+    char u[8];
+
+    u[1] = jw_short_escape(*p);
+    if (u[1] != 0) {
+        u[0] = '\\';
+        jw_raw(w, u, 2);
+        return 1;
+    }
+    if (*p < 0x20) {
+        snprintf(u, sizeof(u), "\\u%04x", *p);
+        jw_raw(w, u, 6);
+        return 1;
+    }
+    if (jw_is_linesep(p)) {
+        jw_raw(w, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+        return 3;
+    }
+    jw_raw(w, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
+    return 1;
+}
+
+/* Writes s (NULL as "") as a JSON string. */
+static void jw_str(struct jw *w, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    size_t n;
+
+    jw_raw(w, "\"", 1);
+    while (*p != '\0') {
+        n = jw_verbatim(p);
+        jw_raw(w, p, n);
+        p += n;
+        if (*p != '\0')
+            p += jw_escape(w, p);
+    }
+    jw_raw(w, "\"", 1);
+}
+
+static void jw_int(struct jw *w, int64_t v)
+{
+    char t[24];
+    int n;
+
+    n = snprintf(t, sizeof(t), "%" PRId64, v);
+    jw_raw(w, t, (size_t)n);
+}
+
+/* Shortest of %.15g and %.17g that reads back as v; null for NaN and infinities. */
+static void jw_double(struct jw *w, double v)
+{
+    char t[40];
+    int n;
+
+    if (!isfinite(v)) {
+        jw_raw(w, "null", 4);
+        return;
+    }
+    n = snprintf(t, sizeof(t), "%.15g", v);
+    if (strtod(t, NULL) != v)
+        n = snprintf(t, sizeof(t), "%.17g", v);
+    jw_raw(w, t, (size_t)n);
+}
+
+static void jw_open(struct jw *w, const char *c)
+{
+    jw_raw(w, c, 1);
+    w->comma = 0;
+}
+
+static void jw_close(struct jw *w, const char *c)
+{
+    jw_raw(w, c, 1);
+    w->comma = 1;
+}
+
+/* Starts an array element or an object member. */
+static void jw_sep(struct jw *w)
+{
+    if (w->comma)
+        jw_raw(w, ",", 1);
+    w->comma = 1;
+}
+
+static void jw_key(struct jw *w, const char *k)
+{
+    jw_sep(w);
+    jw_str(w, k);
+    jw_raw(w, ":", 1);
+}
+
+static void jw_kstr(struct jw *w, const char *k, const char *v)
+{
+    jw_key(w, k);
+    jw_str(w, v);
+}
+
+static void jw_kint(struct jw *w, const char *k, int64_t v)
+{
+    jw_key(w, k);
+    jw_int(w, v);
+}
+
+static void jw_ktime(struct jw *w, const char *k, int64_t ms)
+{
+    char t[CLOCK_RFC3339_LEN];
+
+    clock_format_rfc3339(ms, t);
+    jw_kstr(w, k, t);
+}
+
+/* Returns w's result; on failure takes what was written back off the buf. */
+static enum ho_code jw_end(struct jw *w, size_t start)
+{
+    if (w->rc != HO_OK && w->b->data != NULL) {
+        w->b->len = start;
+        w->b->data[start] = '\0';
+    }
+    return w->rc;
+}
+
+static void jw_metric(struct jw *w, const struct metric *m)
+{
+    size_t i;
+
+    jw_sep(w);
+    jw_open(w, "{");
+    jw_kstr(w, "name", m->name);
+    jw_key(w, "value");
+    jw_double(w, m->value);
+    if (m->ts_ms != 0)
+        jw_ktime(w, "timestamp", m->ts_ms);
+    jw_key(w, "tags");
+    jw_open(w, "{");
+    for (i = 0; i < m->ntags; i++)
+        jw_kstr(w, m->tags[i].key, m->tags[i].value);
+    jw_close(w, "}");
+    jw_close(w, "}");
+}
+
+static void jw_metrics(struct jw *w, const struct metric *m, size_t n)
+{
+    size_t i;
+
+    jw_open(w, "[");
+    for (i = 0; i < n; i++)
+        jw_metric(w, &m[i]);
+    jw_close(w, "]");
+}
+
+enum ho_code run_metrics_to_json(const struct metric *m, size_t n, struct buf *out)
+{
+    struct jw w = {out, HO_OK, 0};
+    size_t start = out->len;
+
+    jw_metrics(&w, m, n);
+    return jw_end(&w, start);
+}
+
+static void jw_step(struct jw *w, const char *key, const struct run_step *s, const char *status)
+{
+    if (!s->present)
+        return;
+    jw_key(w, key);
+    jw_open(w, "{");
+    jw_kstr(w, "status", status);
+    if (s->has_exit_code)
+        jw_kint(w, "exit_code", s->exit_code);
+    if (s->output != NULL)
+        jw_kstr(w, "output", s->output);
+    jw_kint(w, "duration_ms", s->duration_ms);
+    jw_close(w, "}");
+}
+
+static void jw_run_head(struct jw *w, const struct run *r)
+{
+    char id[CRYPTO_UUID_LEN];
+
+    memcpy(id, r->id, sizeof(id));
+    id[sizeof(id) - 1] = '\0';
+    jw_kstr(w, "id", id);
+    jw_kstr(w, "package", r->package);
+    if (r->version != NULL)
+        jw_kstr(w, "version", r->version);
+    jw_kstr(w, "check", r->check);
+    jw_ktime(w, "started_at", r->started_at_ms);
+    jw_kint(w, "duration_ms", r->duration_ms);
+    jw_key(w, "manual");
+    jw_raw(w, r->manual ? "true" : "false", r->manual ? 4 : 5);
+    if (r->manual && r->operator_name != NULL)
+        jw_kstr(w, "operator", r->operator_name);
+    if (r->interval_s != 0)
+        jw_kint(w, "interval", r->interval_s);
+}
+
+enum ho_code run_to_json(const struct run *r, struct buf *out)
+{
+    struct jw w = {out, HO_OK, 0};
+    size_t start = out->len;
+
+    jw_open(&w, "{");
+    jw_run_head(&w, r);
+    jw_step(&w, "test", &r->test, test_status_str((enum test_status)r->test.status));
+    jw_step(&w, "repair", &r->repair, repair_status_str((enum repair_status)r->repair.status));
+    jw_step(&w, "retest", &r->retest, test_status_str((enum test_status)r->retest.status));
+    jw_kstr(&w, "outcome", run_outcome_str(r->outcome));
+    jw_key(&w, "metrics");
+    jw_metrics(&w, r->metrics, r->nmetrics);
+    if (r->agent_id != NULL)
+        jw_kstr(&w, "agent_id", r->agent_id);
+    if (r->agent_name != NULL)
+        jw_kstr(&w, "agent", r->agent_name);
+    if (r->received_at_ms != 0)
+        jw_ktime(&w, "received_at", r->received_at_ms);
+    jw_close(&w, "}");
+    return jw_end(&w, start);
+}
