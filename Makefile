@@ -12,7 +12,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef -Wvla -Wno-format-truncation
+            -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wformat=2 -Wundef -Wvla \
+            $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) $(PKG_CFLAGS)
 OPT_CFLAGS  := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SAN_CFLAGS  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -34,7 +35,8 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/*_test.c))
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all test unit unit-asan integration run clean bench fuzz install
-all: $(BUILD)/healops-server $(BUILD)/healops-agent $(BUILD)/healopsctl
+CTL_BIN := $(if $(wildcard agent/ctl_main.c),$(BUILD)/healopsctl)
+all: $(BUILD)/healops-server $(BUILD)/healops-agent $(CTL_BIN)
 
 # --- generated sources: schema migrations and web assets built into the server ---
 $(BUILD)/gen/schema_gen.c: $(SCHEMA_SQL) deploy/embed.sh

@@ -99,6 +99,9 @@ trunc:
 }
 
 static void log_emit(enum log_level level, int with_errno, int saved, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_emit(enum log_level level, int with_errno, int saved, const char *fmt,
                      va_list ap)
 {
     char msg[2048], line[4608];

@@ -1,0 +1,193 @@
+/*
+ * API routing, authentication and response helpers (DESIGN.md sections 5-6).
+ * Every non-health endpoint needs a bearer token of the right scope; tokens
+ * are looked up by their SHA-256, so the secret itself is never stored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "api_impl.h"
+#include "app.h"
+#include "clock.h"
+#include "crypto.h"
+#include "log.h"
+#include "mem.h"
+
+void api_response_cleanup(struct api_response *resp)
+{
+    if (resp->static_body == NULL)
+        free(resp->body);
+    resp->body = NULL;
+}
+
+void api_json_take(struct api_response *resp, int status, char *json)
+{
+    api_response_cleanup(resp);
+    resp->status = status;
+    resp->body = json;
+    resp->body_len = strlen(json);
+    resp->static_body = NULL;
+    resp->content_type = "application/json";
+}
+
+void api_json_tree(struct api_response *resp, int status, struct cJSON *tree)
+{
+    char *text = cJSON_PrintUnformatted(tree);
+
+    cJSON_Delete(tree);
+    if (text == NULL) {
+        log_error("api: out of memory printing JSON");
+        abort();
+    }
+    api_json_take(resp, status, text);
+}
+
+void api_error(struct api_response *resp, enum ho_code rc, const char *field, const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "error", msg);
+    if (field != NULL && field[0] != '\0')
+        cJSON_AddStringToObject(o, "field", field);
+    api_json_tree(resp, ho_code_http_status(rc), o);
+}
+
+const char *api_param(const struct api_request *req, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < req->nparams; i++) {
+        if (strcmp(req->params[i].key, key) == 0)
+            return req->params[i].value;
+    }
+    return NULL;
+}
+
+enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned scopes,
+                      struct api_principal *who, struct api_response *resp)
+{
+    char hash[CRYPTO_SHA256_HEX_LEN];
+    struct store_token tok;
+    const char *h = req->authorization, *t;
+    enum ho_code rc;
+    size_t len;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        api_error(resp, HO_EAUTH, NULL, "missing bearer token (Authorization: Bearer TOKEN)");
+        return HO_EAUTH;
+    }
+    t = h + 7;
+    while (*t == ' ')
+        t++;
+    len = strlen(t);
+    if (len == 0 || len > 256) {
+        api_error(resp, HO_EAUTH, NULL, "invalid token");
+        return HO_EAUTH;
+    }
+    crypto_sha256_hex(t, len, hash);
+    rc = store_token_lookup(app->store, hash, clock_wall_ms(), &tok);
+    if (rc != HO_OK) {
+        if (rc == HO_EAUTH) {
+            log_info("auth: unknown, revoked or expired token from %s path=%s",
+                     req->remote_addr ? req->remote_addr : "-", req->path);
+            api_error(resp, HO_EAUTH, NULL, "invalid token");
+        } else {
+            api_error(resp, rc, NULL, "token store unavailable");
+        }
+        return rc;
+    }
+    if ((scopes & API_SCOPE(tok.scope)) == 0) {
+        api_error(resp, HO_EPERM, NULL, "token scope not allowed here");
+        return HO_EPERM;
+    }
+    if (who != NULL) {
+        who->scope = tok.scope;
+        who->token_id = tok.id;
+        memcpy(who->agent_id, tok.agent_id, sizeof(who->agent_id));
+    }
+    return HO_OK;
+}
+
+static void api_healthz(struct api_response *resp)
+{
+    api_json_take(resp, 200, xstrdup("{\"status\":\"ok\"}"));
+}
+
+static void api_readyz(struct app *app, struct api_response *resp)
+{
+    struct store_token tok;
+    char hash[CRYPTO_SHA256_HEX_LEN];
+    enum ho_code rc;
+
+    /* a lookup of a token that cannot exist proves the database answers */
+    memset(hash, '0', 64);
+    hash[64] = '\0';
+    rc = store_token_lookup(app->store, hash, clock_wall_ms(), &tok);
+    if (rc == HO_OK || rc == HO_EAUTH)
+        api_json_take(resp, 200, xstrdup("{\"status\":\"ready\"}"));
+    else
+        api_error(resp, HO_EBUSY, NULL, "database not ready");
+}
+
+static int api_is(const struct api_request *req, const char *method, const char *path)
+{
+    return strcmp(req->method, method) == 0 && strcmp(req->path, path) == 0;
+}
+
+/* Routes under /api/v1; returns 0 when no route matched the path. */
+static int api_route_v1(struct app *app, const struct api_request *req, const char *p,
+                        struct api_response *resp)
+{
+    int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    int post = strcmp(req->method, "POST") == 0;
+
+    if (strcmp(p, "/runs") == 0 && (get || post)) {
+        if (post)
+            api_runs_post(app, req, resp);
+        else
+            api_runs_get(app, req, resp, 0);
+    } else if (strcmp(p, "/repairs") == 0 && get) {
+        api_runs_get(app, req, resp, 1);
+    } else if (strcmp(p, "/state") == 0 && get) {
+        api_state_get(app, req, resp);
+    } else if (strcmp(p, "/agents") == 0 && get) {
+        api_agents_get(app, req, resp);
+    } else if (strcmp(p, "/agents/enroll") == 0 && post) {
+        api_enroll(app, req, resp);
+    } else if (strcmp(p, "/agents/heartbeat") == 0 && post) {
+        api_heartbeat(app, req, resp);
+    } else if (strncmp(p, "/agents/", 8) == 0 && strchr(p + 8, '/') == NULL && p[8] && get) {
+        api_agent_get(app, req, resp, p + 8);
+    } else if (strcmp(p, "/tokens") == 0 && post) {
+        api_tokens_post(app, req, resp);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+void api_handle(struct app *app, const struct api_request *req, struct api_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->status = 500;
+    if (req->too_many_params) {
+        api_error(resp, HO_EINVAL, NULL, "too many query parameters");
+        return;
+    }
+    if (api_is(req, "GET", "/healthz") || api_is(req, "HEAD", "/healthz")) {
+        api_healthz(resp);
+        return;
+    }
+    if (api_is(req, "GET", "/readyz")) {
+        api_readyz(app, resp);
+        return;
+    }
+    if (strncmp(req->path, "/api/v1/", 8) == 0 && api_route_v1(app, req, req->path + 7, resp))
+        return;
+    if (strncmp(req->path, "/api/v1/", 8) == 0 || strcmp(req->path, "/healthz") == 0)
+        api_error(resp, HO_ENOENT, NULL, "no such endpoint or method");
+    else
+        api_error(resp, HO_ENOENT, NULL, "not found");
+}

@@ -1,0 +1,49 @@
+/*
+ * Declarations shared by the api_*.c handler modules (not used elsewhere).
+ */
+#ifndef HO_API_IMPL_H
+#define HO_API_IMPL_H
+
+#include <stdint.h>
+
+#include "api.h"
+#include "store.h"
+
+struct app;
+struct cJSON;
+
+#define API_SCOPE(s) (1u << (s))
+
+struct api_principal {
+    enum token_scope scope;
+    char agent_id[CRYPTO_UUID_LEN]; /* for agent tokens */
+    int64_t token_id;
+};
+
+/*
+ * Checks the bearer token against the scopes allowed (API_SCOPE bits). On
+ * failure fills resp (401 no/bad token, 403 wrong scope) and returns non-OK.
+ */
+enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned scopes,
+                      struct api_principal *who, struct api_response *resp);
+/* Value of query parameter key, NULL when absent. */
+const char *api_param(const struct api_request *req, const char *key);
+/* Makes resp a JSON response taking ownership of the malloc'd text json. */
+void api_json_take(struct api_response *resp, int status, char *json);
+/* Makes resp a JSON response from a cJSON tree (printed unformatted, then deleted). */
+void api_json_tree(struct api_response *resp, int status, struct cJSON *tree);
+
+/* Handlers (api_ingest.c) */
+void api_enroll(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_runs_post(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_heartbeat(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_tokens_post(struct app *app, const struct api_request *req, struct api_response *resp);
+/* Handlers (api_query.c) */
+void api_runs_get(struct app *app, const struct api_request *req, struct api_response *resp,
+                  int repairs_only);
+void api_state_get(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_agents_get(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_agent_get(struct app *app, const struct api_request *req, struct api_response *resp,
+                   const char *id);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * Read endpoints: run history, repair history, last state per agent x check,
+ * and the fleet (DESIGN.md section 6). Filters are validated strictly (an
+ * unknown or malformed parameter is a 400 naming it) and paging is keyset
+ * based through an opaque cursor, newest first.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "api_impl.h"
+#include "app.h"
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "mem.h"
+#include "parse.h"
+#include "run.h"
+
+#define API_DEFAULT_LIMIT 100
+#define API_MAX_RESPONSE  (256u * 1024 * 1024)
+
+/* Refuses parameters not in the NULL-terminated list allowed. */
+static int api_params_known(const struct api_request *req, const char *const *allowed,
+                            struct api_response *resp)
+{
+    size_t i, j;
+
+    for (i = 0; i < req->nparams; i++) {
+        for (j = 0; allowed[j] != NULL; j++) {
+            if (strcmp(req->params[i].key, allowed[j]) == 0)
+                break;
+        }
+        if (allowed[j] == NULL) {
+            api_error(resp, HO_EINVAL, req->params[i].key, "unknown query parameter");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int api_param_text(const struct api_request *req, const char *key, const char **out,
+                          struct api_response *resp)
+{
+    const char *v = api_param(req, key);
+    size_t i;
+
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (v[0] == '\0' || strlen(v) > 255) {
+        api_error(resp, HO_EINVAL, key, "must be 1 to 255 characters");
+        return -1;
+    }
+    for (i = 0; v[i] != '\0'; i++) {
+        if ((unsigned char)v[i] < 0x20) {
+            api_error(resp, HO_EINVAL, key, "must not contain control characters");
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+static int api_param_time(const struct api_request *req, const char *key, int64_t *out,
+                          struct api_response *resp)
+{
+    const char *v = api_param(req, key);
+
+    *out = 0;
+    if (v == NULL)
+        return 0;
+    if (clock_parse_rfc3339(v, out) != HO_OK) {
+        api_error(resp, HO_EINVAL, key, "must be an RFC 3339 time like 2026-11-24T14:00:00Z");
+        return -1;
+    }
+    return 0;
+}
+
+static int api_param_limit(const struct api_request *req, size_t *out, struct api_response *resp)
+{
+    const char *v = api_param(req, "limit");
+    uint64_t n;
+
+    *out = API_DEFAULT_LIMIT;
+    if (v == NULL)
+        return 0;
+    if (parse_u64(v, 1, STORE_MAX_LIMIT, &n) != HO_OK) {
+        api_error(resp, HO_EINVAL, "limit", "must be an integer between 1 and 1000");
+        return -1;
+    }
+    *out = (size_t)n;
+    return 0;
+}
+
+static int api_param_outcome(const struct api_request *req, int *out, struct api_response *resp)
+{
+    const char *v = api_param(req, "outcome");
+    enum run_outcome o;
+
+    *out = -1;
+    if (v == NULL)
+        return 0;
+    if (run_outcome_parse(v, &o) != HO_OK) {
+        api_error(resp, HO_EINVAL, "outcome", "must be one of ok, repaired, failed, error");
+        return -1;
+    }
+    *out = (int)o;
+    return 0;
+}
+
+static int api_param_cursor(const struct api_request *req, const char **out,
+                            struct api_response *resp)
+{
+    const char *v = api_param(req, "cursor");
+
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (v[0] == '\0' || strlen(v) >= STORE_CURSOR_LEN) {
+        api_error(resp, HO_EINVAL, "cursor", "invalid cursor");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int api_run_query(const struct api_request *req, struct run_query *q,
+                         struct api_response *resp)
+{
+    static const char *const allowed[] = {"agent", "package", "check", "outcome", "since",
+                                          "until", "manual", "limit", "cursor", NULL};
+    const char *manual;
+
+    memset(q, 0, sizeof(*q));
+    q->manual = -1;
+    if (api_params_known(req, allowed, resp) || api_param_text(req, "agent", &q->agent, resp) ||
+        api_param_text(req, "package", &q->package, resp) ||
+        api_param_text(req, "check", &q->check, resp) ||
+        api_param_outcome(req, &q->outcome, resp) ||
+        api_param_time(req, "since", &q->since_ms, resp) ||
+        api_param_time(req, "until", &q->until_ms, resp) ||
+        api_param_limit(req, &q->limit, resp) || api_param_cursor(req, &q->cursor, resp))
+        return -1;
+    manual = api_param(req, "manual");
+    if (manual != NULL) {
+        if (strcmp(manual, "true") == 0 || strcmp(manual, "1") == 0) {
+            q->manual = 1;
+        } else if (strcmp(manual, "false") == 0 || strcmp(manual, "0") == 0) {
+            q->manual = 0;
+        } else {
+            api_error(resp, HO_EINVAL, "manual", "must be true or false");
+            return -1;
+        }
+    }
+    if (q->since_ms != 0 && q->until_ms != 0 && q->until_ms <= q->since_ms) {
+        api_error(resp, HO_EINVAL, "until", "must be after since");
+        return -1;
+    }
+    return 0;
+}
+
+static enum ho_code api_cursor_json(struct buf *b, const char *next)
+{
+    if (next[0] == '\0')
+        return buf_appends(b, "],\"next_cursor\":null}");
+    /* cursors are made by the store from [A-Za-z0-9_-], nothing to escape */
+    return buf_printf(b, "],\"next_cursor\":\"%s\"}", next);
+}
+
+void api_runs_get(struct app *app, const struct api_request *req, struct api_response *resp,
+                  int repairs_only)
+{
+    struct run_query q;
+    struct run *runs = NULL;
+    size_t n = 0, i;
+    char next[STORE_CURSOR_LEN] = "";
+    struct ho_error err;
+    struct buf b;
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
+                 resp) != HO_OK)
+        return;
+    if (api_run_query(req, &q, resp) != 0)
+        return;
+    q.repairs_only = repairs_only;
+    ho_error_clear(&err);
+    rc = store_runs_query(app->store, &q, &runs, &n, next, &err);
+    if (rc != HO_OK) {
+        api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
+        return;
+    }
+    buf_init(&b, API_MAX_RESPONSE);
+    rc = buf_appends(&b, "{\"runs\":[");
+    for (i = 0; i < n && rc == HO_OK; i++) {
+        if (i > 0)
+            rc = buf_append(&b, ",", 1);
+        if (rc == HO_OK)
+            rc = run_to_json(&runs[i], &b);
+    }
+    if (rc == HO_OK)
+        rc = api_cursor_json(&b, next);
+    store_runs_free(runs, n);
+    if (rc != HO_OK) {
+        buf_cleanup(&b);
+        api_error(resp, rc, "limit", "response too large; ask for fewer runs");
+        return;
+    }
+    api_json_take(resp, 200, buf_take(&b));
+}
+
+static void api_add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char t[CLOCK_RFC3339_LEN];
+
+    if (ms == 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    clock_format_rfc3339(ms, t);
+    cJSON_AddStringToObject(o, key, t);
+}
+
+static cJSON *api_state_json(const struct state_row *s, int64_t now)
+{
+    cJSON *o = cJSON_CreateObject();
+    int stale = s->interval_s > 0 && now - s->last_run_at_ms > 2000LL * s->interval_s;
+
+    cJSON_AddStringToObject(o, "agent_id", s->agent_id);
+    cJSON_AddStringToObject(o, "agent", s->agent_name);
+    cJSON_AddStringToObject(o, "package", s->package);
+    cJSON_AddStringToObject(o, "check", s->check);
+    cJSON_AddStringToObject(o, "outcome", run_outcome_str(s->outcome));
+    cJSON_AddStringToObject(o, "test_status", test_status_str((enum test_status)s->test_status));
+    if (s->repair_status >= 0)
+        cJSON_AddStringToObject(o, "repair_status",
+                                repair_status_str((enum repair_status)s->repair_status));
+    else
+        cJSON_AddNullToObject(o, "repair_status");
+    if (s->retest_status >= 0)
+        cJSON_AddStringToObject(o, "retest_status",
+                                test_status_str((enum test_status)s->retest_status));
+    else
+        cJSON_AddNullToObject(o, "retest_status");
+    cJSON_AddStringToObject(o, "last_run_id", s->last_run_id);
+    cJSON_AddBoolToObject(o, "manual", s->manual);
+    api_add_time(o, "last_run_at", s->last_run_at_ms);
+    api_add_time(o, "last_ok_at", s->last_ok_at_ms);
+    cJSON_AddNumberToObject(o, "consecutive_failures", s->consecutive_failures);
+    if (s->interval_s > 0)
+        cJSON_AddNumberToObject(o, "interval", s->interval_s);
+    else
+        cJSON_AddNullToObject(o, "interval");
+    cJSON_AddBoolToObject(o, "stale", stale);
+    /* alert evaluation arrives with the alerting module; until then no alert is open */
+    cJSON_AddNullToObject(o, "alert");
+    return o;
+}
+
+static void api_page(struct api_response *resp, const char *key, cJSON *items, const char *next)
+{
+    cJSON *root = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(root, key, items);
+    if (next[0] != '\0')
+        cJSON_AddStringToObject(root, "next_cursor", next);
+    else
+        cJSON_AddNullToObject(root, "next_cursor");
+    api_json_tree(resp, 200, root);
+}
+
+void api_state_get(struct app *app, const struct api_request *req, struct api_response *resp)
+{
+    static const char *const allowed[] = {"agent", "package", "check", "outcome",
+                                          "limit", "cursor", NULL};
+    struct state_query q;
+    struct state_row *rows = NULL;
+    size_t n = 0, i;
+    char next[STORE_CURSOR_LEN] = "";
+    struct ho_error err;
+    cJSON *arr;
+    int64_t now = clock_wall_ms();
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
+                 resp) != HO_OK)
+        return;
+    memset(&q, 0, sizeof(q));
+    if (api_params_known(req, allowed, resp) || api_param_text(req, "agent", &q.agent, resp) ||
+        api_param_text(req, "package", &q.package, resp) ||
+        api_param_text(req, "check", &q.check, resp) ||
+        api_param_outcome(req, &q.outcome, resp) || api_param_limit(req, &q.limit, resp) ||
+        api_param_cursor(req, &q.cursor, resp))
+        return;
+    ho_error_clear(&err);
+    rc = store_state_query(app->store, &q, &rows, &n, next, &err);
+    if (rc != HO_OK) {
+        api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
+        return;
+    }
+    arr = cJSON_CreateArray();
+    for (i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, api_state_json(&rows[i], now));
+    store_state_free(rows, n);
+    api_page(resp, "states", arr, next);
+}
+
+static cJSON *api_agent_json(const struct app *app, const struct agent_row *a, int64_t now)
+{
+    cJSON *o = cJSON_CreateObject(), *labels, *pk;
+    int64_t silent_ms = app->cfg.agent_silent_after * 1000;
+
+    cJSON_AddStringToObject(o, "agent_id", a->id);
+    cJSON_AddStringToObject(o, "name", a->name);
+    labels = cJSON_Parse(a->labels_json != NULL ? a->labels_json : "{}");
+    cJSON_AddItemToObject(o, "labels", labels != NULL ? labels : cJSON_CreateObject());
+    if (a->version != NULL)
+        cJSON_AddStringToObject(o, "version", a->version);
+    else
+        cJSON_AddNullToObject(o, "version");
+    pk = a->packages_json != NULL ? cJSON_Parse(a->packages_json) : NULL;
+    cJSON_AddItemToObject(o, "packages", pk != NULL ? pk : cJSON_CreateArray());
+    api_add_time(o, "enrolled_at", a->enrolled_at_ms);
+    api_add_time(o, "last_seen", a->last_seen_ms);
+    cJSON_AddNumberToObject(o, "spool_depth", (double)a->spool_depth);
+    cJSON_AddNumberToObject(o, "dropped", (double)a->dropped);
+    cJSON_AddBoolToObject(o, "silent", a->last_seen_ms == 0 || now - a->last_seen_ms > silent_ms);
+    return o;
+}
+
+void api_agents_get(struct app *app, const struct api_request *req, struct api_response *resp)
+{
+    static const char *const allowed[] = {"limit", "cursor", NULL};
+    struct agent_row *rows = NULL;
+    size_t n = 0, i, limit;
+    const char *cursor;
+    char next[STORE_CURSOR_LEN] = "";
+    struct ho_error err;
+    cJSON *arr;
+    int64_t now = clock_wall_ms();
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
+                 resp) != HO_OK)
+        return;
+    if (api_params_known(req, allowed, resp) || api_param_limit(req, &limit, resp) ||
+        api_param_cursor(req, &cursor, resp))
+        return;
+    ho_error_clear(&err);
+    rc = store_agents_query(app->store, limit, cursor, &rows, &n, next, &err);
+    if (rc != HO_OK) {
+        api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
+        return;
+    }
+    arr = cJSON_CreateArray();
+    for (i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, api_agent_json(app, &rows[i], now));
+    store_agents_free(rows, n);
+    api_page(resp, "agents", arr, next);
+}
+
+void api_agent_get(struct app *app, const struct api_request *req, struct api_response *resp,
+                   const char *id)
+{
+    struct agent_row a;
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
+                 resp) != HO_OK)
+        return;
+    if (strlen(id) > 128) {
+        api_error(resp, HO_EINVAL, "id", "agent id too long");
+        return;
+    }
+    memset(&a, 0, sizeof(a));
+    rc = store_agent_get(app->store, id, &a);
+    if (rc != HO_OK) {
+        api_error(resp, rc, NULL, rc == HO_ENOENT ? "no such agent" : "query failed");
+        return;
+    }
+    api_json_tree(resp, 200, api_agent_json(app, &a, clock_wall_ms()));
+    store_agent_row_cleanup(&a);
+}

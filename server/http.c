@@ -1,0 +1,340 @@
+/*
+ * libmicrohttpd glue (after MHD doc/examples/largepost.c): per-request state
+ * is made on the first call of the access handler and freed in the completed
+ * callback. Bodies are collected into a capped buffer: a Content-Length over
+ * the cap, or a body that grows past it, is answered 413 at once. TLS with the
+ * certificate and key read from files. Only this file knows MHD.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api.h"
+#include "app.h"
+#include "buf.h"
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "parse.h"
+
+#define HTTP_MAX_PEM (1024 * 1024)
+#define HTTP_DRAIN_FACTOR 4 /* read at most this many times the cap before closing */
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct app *app;
+    char *cert;
+    char *key;
+};
+
+struct http_req {
+    struct buf body;
+    uint64_t received; /* body bytes seen, kept or not */
+    int too_big;
+    int answered;
+};
+
+static char *http_read_file(const char *path, struct ho_error *err, const char *field)
+{
+    FILE *fp = fopen(path, "re");
+    struct stat sb;
+    char *data;
+    size_t n;
+
+    if (fp == NULL) {
+        ho_error_set(err, HO_ENOENT, field, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > HTTP_MAX_PEM) {
+        fclose(fp);
+        ho_error_set(err, HO_EINVAL, field, "%s: not a regular file under 1 MiB", path);
+        return NULL;
+    }
+    data = xmalloc((size_t)sb.st_size + 1);
+    n = fread(data, 1, (size_t)sb.st_size, fp);
+    data[n] = '\0';
+    fclose(fp);
+    return data;
+}
+
+static enum MHD_Result http_collect_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                          const char *value)
+{
+    struct api_request *req = cls;
+
+    (void)kind;
+    if (req->nparams >= API_MAX_PARAMS) {
+        req->too_many_params = 1;
+        return MHD_NO;
+    }
+    req->params[req->nparams].key = key;
+    req->params[req->nparams].value = value != NULL ? value : "";
+    req->nparams++;
+    return MHD_YES;
+}
+
+static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_response *resp)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    if (resp->static_body != NULL)
+        r = MHD_create_response_from_buffer(resp->body_len, (void *)(uintptr_t)resp->static_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        api_response_cleanup(resp);
+        return MHD_NO;
+    }
+    resp->body = NULL; /* MHD frees it now */
+    if (resp->content_type != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+    if (resp->etag[0] != '\0')
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            resp->cache_control != NULL ? resp->cache_control : "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result http_send_error(struct MHD_Connection *conn, enum ho_code rc,
+                                       const char *msg)
+{
+    struct api_response resp;
+
+    memset(&resp, 0, sizeof(resp));
+    api_error(&resp, rc, NULL, msg);
+    return http_send(conn, &resp);
+}
+
+static void http_remote(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci;
+    const struct sockaddr *sa;
+
+    snprintf(out, n, "-");
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)n);
+}
+
+static enum MHD_Result http_dispatch(struct http_server *srv, struct MHD_Connection *conn,
+                                     const char *url, const char *method, struct http_req *hr)
+{
+    struct api_request req;
+    struct api_response resp;
+    char remote[INET6_ADDRSTRLEN + 1];
+    int64_t t0;
+
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.path = url;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_collect_param, &req);
+    req.body = hr->body.data;
+    req.body_len = hr->body.len;
+    req.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION);
+    req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_IF_NONE_MATCH);
+    http_remote(conn, remote, sizeof(remote));
+    req.remote_addr = remote;
+    t0 = clock_mono_ms();
+    api_handle(srv->app, &req, &resp);
+    log_debug("http: %s %s %s -> %d (%lld ms)", remote, method, url, resp.status,
+              (long long)(clock_mono_ms() - t0));
+    return http_send(conn, &resp);
+}
+
+static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_data_size,
+                                    void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct http_req *hr = *con_cls;
+    const char *cl;
+    uint64_t len;
+
+    (void)version;
+    if (hr == NULL) {
+        hr = xcalloc(1, sizeof(*hr));
+        buf_init(&hr->body, (size_t)srv->app->cfg.max_body_bytes);
+        *con_cls = hr;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && parse_u64(cl, 0, UINT64_MAX, &len) == HO_OK &&
+            len > (uint64_t)srv->app->cfg.max_body_bytes) {
+            hr->answered = 1;
+            return http_send_error(conn, HO_ETOOBIG, "request body too large");
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+        /*
+         * MHD cannot answer in the middle of an upload: past the cap the rest is
+         * read and dropped so the client still gets its 413, up to a bound past
+         * which the connection is simply closed.
+         */
+        hr->received += *upload_data_size;
+        if (!hr->too_big && buf_append(&hr->body, upload_data, *upload_data_size) != HO_OK) {
+            hr->too_big = 1;
+            buf_cleanup(&hr->body);
+        }
+        *upload_data_size = 0;
+        if (hr->too_big && hr->received > HTTP_DRAIN_FACTOR * (uint64_t)srv->app->cfg.max_body_bytes)
+            return MHD_NO;
+        return MHD_YES;
+    }
+    if (hr->answered)
+        return MHD_YES;
+    hr->answered = 1;
+    if (hr->too_big)
+        return http_send_error(conn, HO_ETOOBIG, "request body too large");
+    return http_dispatch(srv, conn, url, method, hr);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct http_req *hr = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (hr == NULL)
+        return;
+    buf_cleanup(&hr->body);
+    free(hr);
+    *con_cls = NULL;
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_debug("mhd: %s", msg);
+}
+
+static enum ho_code http_addr(const char *listen, struct sockaddr_storage *ss,
+                              struct ho_error *err)
+{
+    char host[256];
+    int port;
+    struct addrinfo hints, *res = NULL;
+
+    if (parse_host_port(listen, host, sizeof(host), &port) != HO_OK)
+        return ho_error_set(err, HO_EINVAL, "listen", "must be HOST:PORT, got \"%s\"", listen);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+        return ho_error_set(err, HO_EINVAL, "listen", "cannot resolve host \"%s\"", host);
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)(void *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)(void *)ss)->sin6_port = htons((uint16_t)port);
+    return HO_OK;
+}
+
+enum ho_code http_start(struct app *app, struct http_server **out, struct ho_error *err)
+{
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    struct sockaddr_storage ss;
+    unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG;
+    enum ho_code rc;
+
+    memset(&ss, 0, sizeof(ss));
+    rc = http_addr(app->cfg.listen, &ss, err);
+    if (rc != HO_OK)
+        goto fail;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->app = app;
+    srv->cert = http_read_file(app->cfg.tls_cert, err, "tls.cert");
+    srv->key = srv->cert != NULL ? http_read_file(app->cfg.tls_key, err, "tls.key") : NULL;
+    if (srv->cert == NULL || srv->key == NULL) {
+        rc = HO_EINVAL;
+        goto fail;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_HTTPS_MEM_CERT, srv->cert, MHD_OPTION_HTTPS_MEM_KEY, srv->key,
+        MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg.threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)app->cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+        MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        rc = ho_error_set(err, HO_EIO, "listen",
+                          "cannot start HTTPS on %s (port in use, or bad certificate/key)",
+                          app->cfg.listen);
+        goto fail;
+    }
+    *out = srv;
+    return HO_OK;
+fail:
+    http_stop(srv, 0);
+    return rc;
+}
+
+int http_port(struct http_server *srv)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+    return di != NULL ? (int)di->port : 0;
+}
+
+void http_stop(struct http_server *srv, int grace_ms)
+{
+    const union MHD_DaemonInfo *di;
+    int waited = 0;
+
+    if (srv == NULL)
+        return;
+    if (srv->daemon != NULL) {
+        MHD_quiesce_daemon(srv->daemon);
+        while (waited < grace_ms) {
+            di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if (di == NULL || di->num_connections == 0)
+                break;
+            usleep(50 * 1000);
+            waited += 50;
+        }
+        MHD_stop_daemon(srv->daemon);
+    }
+    if (srv->key != NULL)
+        explicit_bzero(srv->key, strlen(srv->key));
+    free(srv->key);
+    free(srv->cert);
+    free(srv);
+}

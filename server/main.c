@@ -1,0 +1,245 @@
+/*
+ * healops-server: the HTTPS API, the store, and the offline admin commands
+ * (DESIGN.md section 10a):
+ *   healops-server [options]                      serve
+ *   healops-server token create --scope S ...     print a new token
+ */
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "clock.h"
+#include "config.h"
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "store.h"
+
+#define OPT(k, f, t, field, lo, hi, mv, h)                                                     \
+    {k, f, t, offsetof(struct server_config, field), lo, hi, mv, h}
+
+static const struct config_option server_options[] = {
+    OPT("listen", "--listen", CONFIG_STRING, listen, 0, 300, "HOST:PORT",
+        "address to serve HTTPS on (default 0.0.0.0:8443)"),
+    OPT("db", "--db", CONFIG_STRING, db, 0, 4096, "FILE", "SQLite database file"),
+    OPT("tls.cert", "--tls-cert", CONFIG_STRING, tls_cert, 0, 4096, "FILE",
+        "PEM server certificate (chain)"),
+    OPT("tls.key", "--tls-key", CONFIG_STRING, tls_key, 0, 4096, "FILE", "PEM private key"),
+    OPT("tls.client_ca", "--tls-client-ca", CONFIG_STRING, tls_client_ca, 0, 4096, "FILE",
+        "require client certificates signed by this CA (not supported yet)"),
+    OPT("log_level", "--log-level", CONFIG_STRING, log_level, 0, 16, "LEVEL",
+        "error, warn, info or debug"),
+    OPT("public_url", "--public-url", CONFIG_STRING, public_url, 0, 2048, "URL",
+        "URL agents and people use to reach this server"),
+    OPT("limits.max_body_bytes", "--max-body-bytes", CONFIG_INT, max_body_bytes, 1024,
+        1024LL * 1024 * 1024, "BYTES", "largest request body (default 16 MiB)"),
+    OPT("limits.max_batch_runs", "--max-batch-runs", CONFIG_INT, max_batch_runs, 1, RUN_MAX_BATCH,
+        "N", "most runs in one POST /runs (default 1000)"),
+    OPT("limits.max_connections", "--max-connections", CONFIG_INT, max_connections, 16, 200000,
+        "N", "most concurrent connections (default 20000)"),
+    OPT("threads", "--threads", CONFIG_INT, threads, 1, 64, "N",
+        "HTTP worker threads (default 4)"),
+    OPT("alerting.agent_silent_after", "--agent-silent-after", CONFIG_INT, agent_silent_after, 10,
+        30 * 86400, "SECONDS", "an agent unheard of this long is silent (default 180)"),
+    OPT("forwarders", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("receivers", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("alerting.after_failures", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("alerting.repeat_every", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("alerting.flapping", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("retention_days", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+};
+#define NOPTS (sizeof(server_options) / sizeof(server_options[0]))
+
+static const char server_usage[] =
+    "usage: healops-server [options]\n"
+    "       healops-server token create --scope enroll|read|admin [--db FILE] [--name TEXT]\n"
+    "                                   [--expires-in SECONDS]\n"
+    "\n"
+    "Serves the HealOps API over HTTPS and stores runs in SQLite.\n"
+    "'token create' prints a new token on stdout (and nothing else); it is stored hashed.";
+
+static volatile sig_atomic_t server_stop;
+
+static void server_on_signal(int sig)
+{
+    (void)sig;
+    server_stop = 1;
+}
+
+static void server_defaults(struct server_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen = xstrdup("0.0.0.0:8443");
+    c->db = xstrdup("/var/lib/healops/healops.db");
+    c->tls_cert = xstrdup("/etc/healops/server.pem");
+    c->tls_key = xstrdup("/etc/healops/server.key");
+    c->log_level = xstrdup("info");
+    c->max_body_bytes = 16 * 1024 * 1024;
+    c->max_batch_runs = RUN_MAX_BATCH;
+    c->max_connections = 20000;
+    c->threads = 4;
+    c->agent_silent_after = 180;
+}
+
+static int server_apply_log_level(const struct server_config *c)
+{
+    enum log_level lvl;
+
+    if (log_level_parse(c->log_level, &lvl) != 0) {
+        fprintf(stderr, "healops-server: --log-level: must be error, warn, info or debug\n");
+        return -1;
+    }
+    log_set_level(lvl);
+    return 0;
+}
+
+struct token_opts {
+    char *scope;
+    char *db;
+    char *name;
+    long long expires_in;
+};
+
+static const struct config_option token_options[] = {
+    {"scope", "--scope", CONFIG_STRING, offsetof(struct token_opts, scope), 0, 16, "SCOPE",
+     "enroll, read or admin"},
+    {"db", "--db", CONFIG_STRING, offsetof(struct token_opts, db), 0, 4096, "FILE",
+     "SQLite database file"},
+    {"name", "--name", CONFIG_STRING, offsetof(struct token_opts, name), 0, 127, "TEXT",
+     "a note on what the token is for"},
+    {"expires_in", "--expires-in", CONFIG_INT, offsetof(struct token_opts, expires_in), 0,
+     10LL * 365 * 86400, "SECONDS", "expire after this many seconds (default never)"},
+};
+
+static int server_token_create(int argc, char **argv, const struct server_config *sc)
+{
+    struct token_opts o = {NULL, NULL, NULL, 0};
+    struct config_cli cli;
+    struct ho_error err;
+    struct store *st = NULL;
+    enum token_scope scope;
+    char token[CRYPTO_TOKEN_LEN], hash[CRYPTO_SHA256_HEX_LEN];
+    int64_t id, now = clock_wall_ms();
+    int ret = 1;
+
+    o.db = xstrdup(sc->db);
+    ho_error_clear(&err);
+    if (config_parse(token_options, 4, &o, argc, argv, &cli, &err) != HO_OK) {
+        fprintf(stderr, "healops-server token create: %s: %s\n", err.field, err.msg);
+        goto out;
+    }
+    if (cli.help || cli.npositional != 0) {
+        config_print_help(cli.help ? stdout : stderr, server_usage, token_options, 4);
+        ret = cli.help ? 0 : 1;
+        goto out;
+    }
+    if (o.scope == NULL || token_scope_parse(o.scope, &scope) != HO_OK ||
+        scope == TOKEN_SCOPE_AGENT) {
+        fprintf(stderr, "healops-server token create: --scope must be enroll, read or admin\n");
+        goto out;
+    }
+    if (store_open(o.db, &st, &err) != HO_OK) {
+        fprintf(stderr, "healops-server: %s: %s\n", o.db, err.msg);
+        goto out;
+    }
+    if (crypto_token_new(token) != HO_OK) {
+        fprintf(stderr, "healops-server: no randomness for a token\n");
+        goto out;
+    }
+    crypto_sha256_hex(token, strlen(token), hash);
+    if (store_token_create(st, scope, o.name != NULL ? o.name : "", hash,
+                           o.expires_in > 0 ? now + o.expires_in * 1000 : 0, now,
+                           &id) != HO_OK) {
+        fprintf(stderr, "healops-server: could not store the token\n");
+        goto out;
+    }
+    printf("%s\n", token);
+    ret = 0;
+out:
+    crypto_wipe(token, sizeof(token));
+    store_close(st);
+    free(cli.positional);
+    config_free(token_options, 4, &o);
+    return ret;
+}
+
+static int server_serve(struct app *app)
+{
+    struct http_server *srv = NULL;
+    struct ho_error err;
+    struct sigaction sa;
+
+    ho_error_clear(&err);
+    if (app->cfg.tls_client_ca != NULL)
+        fatalx("--tls-client-ca: client certificate verification is not supported by this "
+               "version; remove the option");
+    if (store_open(app->cfg.db, &app->store, &err) != HO_OK)
+        fatalx("database %s: %s", app->cfg.db, err.msg);
+    log_info("store: %s schema version %d", app->cfg.db, store_schema_version(app->store));
+    if (http_start(app, &srv, &err) != HO_OK)
+        fatalx("%s: %s", err.field, err.msg);
+    log_info("listening on https://%s (port %d) version=%s", app->cfg.listen, http_port(srv),
+             HO_VERSION);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = server_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    while (!server_stop)
+        pause();
+    log_info("shutting down");
+    http_stop(srv, 5000);
+    store_close(app->store);
+    app->store = NULL;
+    log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct app app;
+    struct config_cli cli;
+    struct ho_error err;
+    int ret;
+
+    log_init("healops-server", LOG_LEVEL_INFO);
+    memset(&app, 0, sizeof(app));
+    server_defaults(&app.cfg);
+    app.started_at_ms = clock_wall_ms();
+    if (argc >= 2 && strcmp(argv[1], "token") == 0) {
+        if (argc < 3 || strcmp(argv[2], "create") != 0) {
+            fprintf(stderr, "%s\n", server_usage);
+            return 2;
+        }
+        ret = server_token_create(argc - 3, argv + 3, &app.cfg);
+        config_free(server_options, NOPTS, &app.cfg);
+        return ret;
+    }
+    ho_error_clear(&err);
+    if (config_parse(server_options, NOPTS, &app.cfg, argc - 1, argv + 1, &cli, &err) != HO_OK) {
+        fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        return 2;
+    }
+    if (cli.help) {
+        config_print_help(stdout, server_usage, server_options, NOPTS);
+        free(cli.positional);
+        return 0;
+    }
+    if (cli.npositional != 0) {
+        fprintf(stderr, "healops-server: unexpected argument \"%s\" (see --help)\n",
+                cli.positional[0]);
+        return 2;
+    }
+    free(cli.positional);
+    if (server_apply_log_level(&app.cfg) != 0)
+        return 2;
+    ret = server_serve(&app);
+    config_free(server_options, NOPTS, &app.cfg);
+    return ret;
+}
