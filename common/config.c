@@ -136,7 +136,8 @@ static enum ho_code config_set_json(const struct config_option *o, void *target,
             return ho_error_set(err, HO_EINVAL, o->key, "must be a string");
         return config_set_str(o, target, v->valuestring, 0, err);
     case CONFIG_INT:
-        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble)
+        if (!cJSON_IsNumber(v) || v->valuedouble < (double)o->min ||
+            v->valuedouble > (double)o->max || v->valuedouble != (double)(long long)v->valuedouble)
             return ho_error_set(err, HO_EINVAL, o->key, "must be an integer between %lld and %lld",
                                 o->min, o->max);
         snprintf(num, sizeof(num), "%lld", (long long)v->valuedouble);
@@ -246,6 +247,7 @@ static enum ho_code config_load_file(const struct config_option *opts, size_t n,
     cJSON *root = NULL;
     struct stat sb;
     size_t len;
+    const char *end = NULL;
     enum ho_code rc = HO_EINVAL;
 
     fp = fopen(file, "re");
@@ -260,7 +262,14 @@ static enum ho_code config_load_file(const struct config_option *opts, size_t n,
     data = xmalloc((size_t)sb.st_size + 1);
     len = fread(data, 1, (size_t)sb.st_size, fp);
     data[len] = '\0';
-    root = cJSON_ParseWithLength(data, len);
+    root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    while (root != NULL && end < data + len && strchr(" \t\r\n", *end) != NULL && *end != '\0')
+        end++;
+    if (root != NULL && end != data + len) {
+        rc = ho_error_set(err, HO_EINVAL, "", "%s: text after the JSON object (byte %ld)", file,
+                          (long)(end - data));
+        goto out;
+    }
     if (root == NULL || !cJSON_IsObject(root)) {
         rc = ho_error_set(err, HO_EINVAL, "", "%s: not a JSON object (error near byte %ld)", file,
                           root == NULL && cJSON_GetErrorPtr() != NULL
@@ -357,7 +366,10 @@ enum ho_code config_parse(const struct config_option *opts, size_t nopts, void *
         flen = eq != NULL ? (size_t)(eq - a) : strlen(a);
         o = config_find_flag(opts, nopts, a, flen);
         if (o == NULL) {
-            rc = ho_error_set(err, HO_EINVAL, a, "unknown option (see --help)");
+            char flag[64];
+
+            snprintf(flag, sizeof(flag), "%.*s", (int)(flen < 63 ? flen : 63), a);
+            rc = ho_error_set(err, HO_EINVAL, flag, "unknown option (see --help)");
             goto out;
         }
         if (eq != NULL) {

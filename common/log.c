@@ -88,13 +88,16 @@ char *log_safe(char *dst, unsigned long n, const char *src)
     dst[o] = '\0';
     return dst;
 trunc:
-    if (n >= 4 && o > 3)
-        o = (o < n - 4) ? o : n - 4;
+    /* room for "..." and the NUL: the text is cut at n - 4 */
     if (n >= 4) {
+        if (o > n - 4)
+            o = n - 4;
         memcpy(dst + o, "...", 3);
         o += 3;
+    } else if (o > n - 1) {
+        o = n - 1;
     }
-    dst[o < n ? o : n - 1] = '\0';
+    dst[o] = '\0';
     return dst;
 }
 

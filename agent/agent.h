@@ -1,0 +1,102 @@
+/*
+ * The agent's context, built in main and passed down: its configuration,
+ * identity (enrolled id and token), loaded packages and spool.
+ */
+#ifndef HO_AGENT_H
+#define HO_AGENT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "error.h"
+#include "manifest.h"
+#include "probe.h"
+
+struct spool;
+struct cycle_guard;
+struct httpc;
+struct run;
+
+struct agent_config {
+    char *server;              /* base URL, "https://host:8443" */
+    char *ca_file;             /* CA bundle to verify the server */
+    char *state_dir;           /* identity and spool live here */
+    char *name;                /* node name, default the host name */
+    struct config_list labels; /* "key=value" */
+    char *enroll_token;
+    char *enroll_token_file;
+    struct config_list package_dirs;
+    struct config_list trust_keys;
+    char *log_level;
+    char *test_user;           /* run tests as this user when root */
+    long long workers;         /* checks run in parallel */
+    long long splay;           /* most seconds a check's first run is delayed */
+    long long heartbeat_interval;
+    long long batch_size;      /* runs per POST */
+    long long spool_max_items;
+    long long spool_max_bytes;
+    long long output_cap;
+    long long send_timeout;    /* seconds per request */
+    int once;                  /* --once */
+    int report_only;           /* never repair */
+    int json;                  /* run: print JSON */
+};
+
+struct agent_identity {
+    char agent_id[CRYPTO_UUID_LEN]; /* "" until enrolled */
+    char token[256];                /* agent token, secret */
+};
+
+struct agent {
+    struct agent_config cfg;
+    struct manifest *packages; /* owned array */
+    size_t npackages;
+    struct spool *spool;
+    struct probe_ctx probe;
+    pthread_mutex_t id_lock;   /* guards identity */
+    struct agent_identity id;
+};
+
+/* identity.c: enrollment and the identity file STATE_DIR/agent.json (mode 0600). */
+
+/* Loads the saved identity if any; HO_ENOENT when not enrolled yet. */
+enum ho_code identity_load(struct agent *ag, struct ho_error *err) HO_WUR;
+/*
+ * Enrolls with the enrollment token (POST /api/v1/agents/enroll) and saves the
+ * identity atomically. HO_EIO when the server is unreachable (try again later),
+ * HO_EAUTH when the enrollment token is refused, HO_EINVAL without a token.
+ */
+enum ho_code identity_enroll(struct agent *ag, struct httpc *hc, struct ho_error *err) HO_WUR;
+/* Copies the current token into out (size n); "" when not enrolled. */
+void identity_token(struct agent *ag, char *out, size_t n);
+
+/* sender.c: moving spooled runs to the server. */
+
+/*
+ * Sends spooled runs in batches until the spool holds none or max_batches were
+ * sent. Accepted, duplicate and rejected runs leave the spool (rejected ones are
+ * logged). HO_EIO/HO_ETIMEOUT when the server is unreachable, HO_EAUTH when the
+ * token is refused. *sent counts runs the server acknowledged.
+ */
+enum ho_code sender_flush(struct agent *ag, struct httpc *hc, size_t max_batches, size_t *sent,
+                          struct ho_error *err) HO_WUR;
+/* Posts a heartbeat (version, packages, spool depth, dropped count). */
+enum ho_code sender_heartbeat(struct agent *ag, struct httpc *hc, struct ho_error *err) HO_WUR;
+/* Makes an HTTP client from the configuration. */
+enum ho_code sender_client(struct agent *ag, struct httpc **out) HO_WUR;
+
+/* daemon.c: the scheduler, workers and sender thread; returns at SIGTERM/SIGINT. */
+int daemon_main(struct agent *ag);
+/* --once: every check once, send, exit status 0 when all was sent. */
+int daemon_once(struct agent *ag);
+/* Runs one check of one package now; fills out. Used by daemon and manual runs. */
+enum ho_code agent_run_check(struct agent *ag, const struct manifest *pkg,
+                             const struct manifest_check *c, struct cycle_guard *guard,
+                             int manual, const char *operator_name, struct run *out) HO_WUR;
+/* Stores a run in the spool (crash-safe). */
+enum ho_code agent_spool_run(struct agent *ag, const struct run *r, struct ho_error *err) HO_WUR;
+
+#endif

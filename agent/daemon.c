@@ -1,0 +1,415 @@
+/*
+ * The agent daemon: a scheduler thread fires each check on its interval (the
+ * monotonic clock; the first run delayed by a random splay so a fleet does not
+ * fire in the same second), worker threads run the cycles, every run goes to
+ * the spool first, and a sender thread moves the spool to the server with
+ * exponential backoff and jitter while the server is away. The checks keep
+ * running whatever the server does.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "clock.h"
+#include "cycle.h"
+#include "httpc.h"
+#include "log.h"
+#include "mem.h"
+#include "spool.h"
+
+#define DAEMON_BACKOFF_MIN_MS 1000
+#define DAEMON_BACKOFF_MAX_MS 60000
+
+struct job {
+    const struct manifest *pkg;
+    const struct manifest_check *check;
+    struct cycle_guard guard; /* loop guard of this check */
+    int64_t next_ms;          /* monotonic time of the next run */
+    int running;
+};
+
+struct daemon {
+    struct agent *ag;
+    struct job *jobs;
+    size_t njobs;
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* a job is queued or we stop */
+    pthread_cond_t sendable;  /* a run was spooled or we stop */
+    size_t *queue;            /* ring of job indexes */
+    size_t qhead, qlen;
+    int stop;
+    int spooled;              /* runs spooled since the sender last looked */
+};
+
+static volatile sig_atomic_t daemon_signalled;
+
+static void daemon_on_signal(int sig)
+{
+    (void)sig;
+    daemon_signalled = 1;
+}
+
+static void probe_test_op(void *ctx, const struct manifest *pkg, const struct manifest_check *c,
+                          struct run_step *step, struct metric **m, size_t *nm)
+{
+    probe_run_test(ctx, pkg, c, step, m, nm);
+}
+
+static void probe_repair_op(void *ctx, const struct manifest *pkg,
+                            const struct manifest_check *c, const struct run_step *test,
+                            struct run_step *step)
+{
+    probe_run_repair(ctx, pkg, c, test, step);
+}
+
+enum ho_code agent_run_check(struct agent *ag, const struct manifest *pkg,
+                             const struct manifest_check *c, struct cycle_guard *guard,
+                             int manual, const char *operator_name, struct run *out)
+{
+    struct cycle_ops ops = {probe_test_op, probe_repair_op, &ag->probe};
+    struct cycle_opts opts;
+
+    opts.report_only = ag->cfg.report_only;
+    opts.manual = manual;
+    opts.operator_name = operator_name;
+    return cycle_run(&ops, pkg, c, guard, &opts, out);
+}
+
+enum ho_code agent_spool_run(struct agent *ag, const struct run *r, struct ho_error *err)
+{
+    struct buf b;
+    enum ho_code rc;
+
+    buf_init(&b, 8u * 1024 * 1024);
+    rc = run_to_json(r, &b);
+    if (rc != HO_OK) {
+        buf_cleanup(&b);
+        return ho_error_set(err, rc, "run", "run %s too large to encode", r->id);
+    }
+    rc = spool_append(ag->spool, "run", r->id, b.data, b.len, err);
+    buf_cleanup(&b);
+    return rc;
+}
+
+static void daemon_log_run(const struct run *r)
+{
+    if (r->outcome == RUN_OUTCOME_OK)
+        log_debug("check %s/%s: ok", r->package, r->check);
+    else
+        log_info("check %s/%s: %s (test %s%s%s)", r->package, r->check,
+                 run_outcome_str(r->outcome),
+                 test_status_str((enum test_status)r->test.status),
+                 r->repair.present ? ", repair " : "",
+                 r->repair.present ? repair_status_str((enum repair_status)r->repair.status)
+                                   : "");
+}
+
+/* Runs job j and spools the run; called by workers and by --once. */
+static void daemon_run_job(struct daemon *d, struct job *j)
+{
+    struct run r;
+    struct ho_error err;
+
+    ho_error_clear(&err);
+    if (agent_run_check(d->ag, j->pkg, j->check, &j->guard, 0, NULL, &r) != HO_OK) {
+        log_warnx("check %s/%s: cannot make a run id", j->pkg->name, j->check->name);
+        return;
+    }
+    daemon_log_run(&r);
+    if (agent_spool_run(d->ag, &r, &err) != HO_OK)
+        log_warnx("spool: run %s of %s/%s lost: %s", r.id, r.package, r.check, err.msg);
+    run_cleanup(&r);
+}
+
+static void *daemon_worker(void *arg)
+{
+    struct daemon *d = arg;
+    struct job *j;
+
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        while (!d->stop && d->qlen == 0)
+            pthread_cond_wait(&d->work, &d->lock);
+        if (d->stop)
+            break;
+        j = &d->jobs[d->queue[d->qhead]];
+        d->qhead = (d->qhead + 1) % d->njobs;
+        d->qlen--;
+        pthread_mutex_unlock(&d->lock);
+        daemon_run_job(d, j);
+        pthread_mutex_lock(&d->lock);
+        j->running = 0;
+        j->next_ms = clock_mono_ms() + (int64_t)j->check->interval_s * 1000;
+        d->spooled++;
+        pthread_cond_broadcast(&d->sendable);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static void daemon_sleep_until(struct daemon *d, pthread_cond_t *cv, int64_t wait_ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += wait_ms / 1000;
+    ts.tv_nsec += (wait_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(cv, &d->lock, &ts);
+}
+
+/* Enrolls if needed; returns 0 when the agent has a token. */
+static int daemon_ensure_identity(struct daemon *d, struct httpc *hc)
+{
+    struct ho_error err;
+    char token[256];
+
+    identity_token(d->ag, token, sizeof(token));
+    if (token[0] != '\0') {
+        crypto_wipe(token, sizeof(token));
+        return 0;
+    }
+    ho_error_clear(&err);
+    if (identity_enroll(d->ag, hc, &err) != HO_OK) {
+        log_warnx("enroll: %s (runs stay in the spool)", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t daemon_backoff(int64_t cur)
+{
+    int64_t next = cur == 0 ? DAEMON_BACKOFF_MIN_MS : cur * 2;
+    unsigned char r = 0;
+
+    if (next > DAEMON_BACKOFF_MAX_MS)
+        next = DAEMON_BACKOFF_MAX_MS;
+    if (crypto_random(&r, 1) != HO_OK)
+        r = 128;
+    return next / 2 + (next / 2) * r / 255; /* "equal jitter" */
+}
+
+/* One round of the sender: identity, heartbeat when due, flush. Returns ms to wait. */
+static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *backoff,
+                                 int64_t *next_hb)
+{
+    struct ho_error err;
+    size_t sent = 0;
+    enum ho_code rc;
+
+    ho_error_clear(&err);
+    if (daemon_ensure_identity(d, hc) != 0) {
+        *backoff = daemon_backoff(*backoff);
+        return *backoff;
+    }
+    if (clock_mono_ms() >= *next_hb) {
+        if (sender_heartbeat(d->ag, hc, &err) != HO_OK)
+            log_debug("heartbeat: %s", err.msg);
+        *next_hb = clock_mono_ms() + d->ag->cfg.heartbeat_interval * 1000;
+    }
+    rc = sender_flush(d->ag, hc, 50, &sent, &err);
+    if (sent > 0)
+        log_debug("sender: %zu runs acknowledged, %zu left", sent, spool_depth(d->ag->spool));
+    if (rc == HO_OK) {
+        if (*backoff != 0)
+            log_info("sender: server reachable again; spool holds %zu", spool_depth(d->ag->spool));
+        *backoff = 0;
+        return spool_depth(d->ag->spool) > 0 ? 0 : 5000;
+    }
+    if (*backoff == 0)
+        log_warnx("sender: %s; keeping runs in the spool (%zu) and retrying", err.msg,
+                  spool_depth(d->ag->spool));
+    *backoff = daemon_backoff(*backoff);
+    return *backoff;
+}
+
+static void *daemon_sender(void *arg)
+{
+    struct daemon *d = arg;
+    struct httpc *hc = NULL;
+    int64_t backoff = 0, next_hb = 0, wait_ms;
+
+    if (sender_client(d->ag, &hc) != HO_OK) {
+        log_error("sender: cannot make an HTTP client");
+        return NULL;
+    }
+    pthread_mutex_lock(&d->lock);
+    while (!d->stop) {
+        d->spooled = 0;
+        pthread_mutex_unlock(&d->lock);
+        wait_ms = daemon_send_round(d, hc, &backoff, &next_hb);
+        pthread_mutex_lock(&d->lock);
+        if (d->stop)
+            break;
+        if (wait_ms > 0 && (d->spooled == 0 || backoff != 0))
+            daemon_sleep_until(d, &d->sendable, wait_ms);
+    }
+    pthread_mutex_unlock(&d->lock);
+    httpc_free(hc);
+    return NULL;
+}
+
+static int64_t daemon_splay(struct daemon *d, const struct manifest_check *c)
+{
+    uint32_t r = 0;
+    int64_t max = d->ag->cfg.splay * 1000;
+
+    if (max > (int64_t)c->interval_s * 1000)
+        max = (int64_t)c->interval_s * 1000;
+    if (max <= 0 || crypto_random(&r, sizeof(r)) != HO_OK)
+        return 0;
+    return (int64_t)(r % (uint32_t)max);
+}
+
+static void daemon_build_jobs(struct daemon *d)
+{
+    struct agent *ag = d->ag;
+    size_t i, k, n = 0;
+    int64_t now = clock_mono_ms();
+
+    for (i = 0; i < ag->npackages; i++)
+        n += ag->packages[i].nchecks;
+    d->jobs = xcalloc(n + 1, sizeof(*d->jobs));
+    d->queue = xcalloc(n + 1, sizeof(*d->queue));
+    for (i = 0; i < ag->npackages; i++) {
+        for (k = 0; k < ag->packages[i].nchecks; k++) {
+            struct job *j = &d->jobs[d->njobs++];
+            j->pkg = &ag->packages[i];
+            j->check = &ag->packages[i].checks[k];
+            j->next_ms = now + daemon_splay(d, j->check);
+        }
+    }
+}
+
+/* Queues due jobs; returns ms until the next one is due (bounded). */
+static int64_t daemon_schedule(struct daemon *d)
+{
+    int64_t now = clock_mono_ms(), wait = 1000;
+    size_t i;
+
+    for (i = 0; i < d->njobs; i++) {
+        struct job *j = &d->jobs[i];
+        if (j->running)
+            continue;
+        if (j->next_ms <= now) {
+            j->running = 1;
+            d->queue[(d->qhead + d->qlen) % d->njobs] = i;
+            d->qlen++;
+            pthread_cond_signal(&d->work);
+        } else if (j->next_ms - now < wait) {
+            wait = j->next_ms - now;
+        }
+    }
+    return wait;
+}
+
+static void daemon_free(struct daemon *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->njobs; i++)
+        cycle_guard_cleanup(&d->jobs[i].guard);
+    free(d->jobs);
+    free(d->queue);
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->work);
+    pthread_cond_destroy(&d->sendable);
+}
+
+static void daemon_init(struct daemon *d, struct agent *ag)
+{
+    pthread_condattr_t ca;
+
+    memset(d, 0, sizeof(*d));
+    d->ag = ag;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->work, &ca);
+    pthread_cond_init(&d->sendable, &ca);
+    pthread_condattr_destroy(&ca);
+    daemon_build_jobs(d);
+}
+
+static void daemon_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = daemon_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int daemon_main(struct agent *ag)
+{
+    struct daemon d;
+    pthread_t *workers, sender;
+    long long i, nw = ag->cfg.workers;
+    int64_t wait;
+
+    daemon_init(&d, ag);
+    daemon_signals();
+    workers = xcalloc((size_t)nw, sizeof(*workers));
+    for (i = 0; i < nw; i++)
+        pthread_create(&workers[i], NULL, daemon_worker, &d);
+    pthread_create(&sender, NULL, daemon_sender, &d);
+    log_info("agent %s running %zu checks from %zu packages", ag->cfg.name, d.njobs,
+             ag->npackages);
+    pthread_mutex_lock(&d.lock);
+    while (!daemon_signalled) {
+        wait = daemon_schedule(&d);
+        daemon_sleep_until(&d, &d.sendable, wait < 200 ? wait : 200);
+    }
+    log_info("stopping: waiting for running checks");
+    d.stop = 1;
+    pthread_cond_broadcast(&d.work);
+    pthread_cond_broadcast(&d.sendable);
+    pthread_mutex_unlock(&d.lock);
+    for (i = 0; i < nw; i++)
+        pthread_join(workers[i], NULL);
+    pthread_join(sender, NULL);
+    free(workers);
+    daemon_free(&d);
+    log_info("stopped; %zu items in the spool", spool_depth(ag->spool));
+    return 0;
+}
+
+int daemon_once(struct agent *ag)
+{
+    struct daemon d;
+    struct httpc *hc = NULL;
+    struct ho_error err;
+    size_t i, sent = 0;
+    int ret = 0;
+
+    daemon_init(&d, ag);
+    for (i = 0; i < d.njobs; i++)
+        daemon_run_job(&d, &d.jobs[i]);
+    ho_error_clear(&err);
+    if (sender_client(ag, &hc) != HO_OK) {
+        ret = 1;
+    } else if (daemon_ensure_identity(&d, hc) != 0) {
+        ret = 1;
+    } else {
+        if (sender_heartbeat(ag, hc, &err) != HO_OK)
+            log_warnx("heartbeat: %s", err.msg);
+        if (sender_flush(ag, hc, SIZE_MAX, &sent, &err) != HO_OK) {
+            log_warnx("send: %s; %zu runs stay in the spool", err.msg, spool_depth(ag->spool));
+            ret = 1;
+        }
+    }
+    log_info("once: %zu checks run, %zu runs acknowledged, %zu in the spool", d.njobs, sent,
+             spool_depth(ag->spool));
+    httpc_free(hc);
+    daemon_free(&d);
+    return ret;
+}
