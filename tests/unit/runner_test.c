@@ -454,7 +454,18 @@ static void test_runner_resets_signals(void **state)
         run_ok(&s, &r);
     }
     assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
-    assert_string_equal(r.out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    {
+        unsigned long long blk = 1, ign = 1, reserved = 0;
+        int sig;
+
+        assert_int_equal(sscanf(r.out, "SigBlk:\t%llx\nSigIgn:\t%llx", &blk, &ign), 2);
+        /* glibc keeps signals 32..SIGRTMIN-1 for itself; sigaction cannot reset them, and a
+         * parent may have left them ignored */
+        for (sig = 32; sig < SIGRTMIN; sig++)
+            reserved |= 1ULL << (sig - 1);
+        assert_int_equal(blk, 0);
+        assert_int_equal(ign & ~reserved, 0);
+    }
     runner_result_cleanup(&r);
 }
 
