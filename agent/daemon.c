@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "cycle.h"
+#include "guard.h"
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
@@ -44,6 +45,7 @@ struct daemon {
     size_t qhead, qlen;
     int stop;
     int spooled;              /* runs spooled since the sender last looked */
+    struct guard_store *guards; /* loop-guard memory across restarts */
 };
 
 static volatile sig_atomic_t daemon_signalled;
@@ -114,9 +116,14 @@ static void daemon_run_job(struct daemon *d, struct job *j)
 {
     struct run r;
     struct ho_error err;
+    char *key = xasprintf("%s/%s", j->pkg->name, j->check->name);
+    enum ho_code rc;
 
     ho_error_clear(&err);
-    if (agent_run_check(d->ag, j->pkg, j->check, &j->guard, 0, NULL, &r) != HO_OK) {
+    rc = agent_run_check(d->ag, j->pkg, j->check, &j->guard, 0, NULL, &r);
+    guard_store_put(d->guards, key, &j->guard);
+    free(key);
+    if (rc != HO_OK) {
         log_warnx("check %s/%s: cannot make a run id", j->pkg->name, j->check->name);
         return;
     }
@@ -274,6 +281,7 @@ static void daemon_build_jobs(struct daemon *d)
     struct agent *ag = d->ag;
     size_t i, k, n = 0;
     int64_t now = clock_mono_ms();
+    char *key;
 
     for (i = 0; i < ag->npackages; i++)
         n += ag->packages[i].nchecks;
@@ -285,6 +293,9 @@ static void daemon_build_jobs(struct daemon *d)
             j->pkg = &ag->packages[i];
             j->check = &ag->packages[i].checks[k];
             j->next_ms = now + daemon_splay(d, j->check);
+            key = xasprintf("%s/%s", j->pkg->name, j->check->name);
+            guard_store_get(d->guards, key, &j->guard);
+            free(key);
         }
     }
 }
@@ -319,6 +330,7 @@ static void daemon_free(struct daemon *d)
         cycle_guard_cleanup(&d->jobs[i].guard);
     free(d->jobs);
     free(d->queue);
+    guard_store_close(d->guards);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->work);
     pthread_cond_destroy(&d->sendable);
@@ -327,6 +339,7 @@ static void daemon_free(struct daemon *d)
 static void daemon_init(struct daemon *d, struct agent *ag)
 {
     pthread_condattr_t ca;
+    char *path;
 
     memset(d, 0, sizeof(*d));
     d->ag = ag;
@@ -336,6 +349,10 @@ static void daemon_init(struct daemon *d, struct agent *ag)
     pthread_cond_init(&d->work, &ca);
     pthread_cond_init(&d->sendable, &ca);
     pthread_condattr_destroy(&ca);
+    path = xasprintf("%s/guard.json", ag->cfg.state_dir);
+    if (guard_store_open(path, &d->guards) != HO_OK)
+        fatalx("guard: cannot open %s", path);
+    free(path);
     daemon_build_jobs(d);
 }
 

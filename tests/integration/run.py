@@ -130,6 +130,23 @@ def test_report_only_does_not_repair(env):
 
 
 @case
+def test_loop_guard_holds_across_restarts(env):
+    enroll, read = start(env)
+    pkg, target, _, _ = file_package(env, repair=FAILING_REPAIR,
+                                     max_repairs={"count": 2, "window": 3600})
+    state = os.path.join(env.dir, "a1")
+    for i in range(3):  # three separate agent processes, as cron or systemd restarts would
+        r = env.run_agent(state, [pkg], "--once", enroll=enroll)
+        check(r.returncode == 0, r.stderr)
+    runs = env.runs(read)
+    statuses = [x["repair"]["status"] for x in reversed(runs)]
+    check(statuses == ["failed", "failed", "suppressed"], statuses)
+    last = runs[0]
+    check(last["outcome"] == "failed" and "retest" not in last, last)
+    check("loop guard" in last["repair"]["output"], last["repair"])
+
+
+@case
 def test_hanging_test_is_killed_at_timeout(env):
     enroll, read = start(env)
     marker = "healops-hang-%d" % os.getpid()
