@@ -494,7 +494,11 @@ static enum ho_code get_mode(const cJSON *obj, const char *key, int *out, struct
 
 /* ---- exec ---- */
 
-/* No absolute path unless allow_abs, and no ".." component at all. */
+/*
+ * No absolute path unless allow_abs (tests, repairs and stats may name an installed
+ * program such as /usr/lib/nagios/plugins/check_disk; it is checked when it runs),
+ * and no ".." component at all.
+ */
 static enum ho_code argv0_check(const char *a0, int allow_abs, struct ho_error *err)
 {
     const char *p = a0;
@@ -754,7 +758,7 @@ static enum ho_code parse_test(const cJSON *t, int timeout_s, struct probe_spec 
     if (probe == NULL) {
         rc = keys_check(t, keys, err);
         if (rc == HO_OK)
-            rc = parse_exec(t, 0, &p->exec, err);
+            rc = parse_exec(t, 1, &p->exec, err);
         p->kind = PROBE_EXEC;
         p->timeout_ms = timeout_s * 1000;
         p->exec.timeout_s = timeout_s;
@@ -776,7 +780,7 @@ static enum ho_code parse_repair(const cJSON *r, struct manifest_exec *out, stru
         return ho_error_set(err, HO_EINVAL, "", "must be an object");
     rc = keys_check(r, keys, err);
     if (rc == HO_OK)
-        rc = parse_exec(r, 0, out, err);
+        rc = parse_exec(r, 1, out, err);
     if (rc == HO_OK)
         rc = get_int(r, "timeout", 1, MANIFEST_MAX_TIMEOUT, MANIFEST_DEFAULT_REPAIR_TIMEOUT,
                      &out->timeout_s, err);
@@ -988,7 +992,7 @@ static enum ho_code parse_stat(const cJSON *s, struct manifest_stat *out, struct
         rc = get_int(s, "timeout", 1, MANIFEST_MAX_TIMEOUT, MANIFEST_DEFAULT_TIMEOUT,
                      &out->timeout_s, err);
     if (rc == HO_OK)
-        rc = parse_exec(s, 0, &out->exec, err);
+        rc = parse_exec(s, 1, &out->exec, err);
     out->exec.timeout_s = out->timeout_s;
     return rc;
 }

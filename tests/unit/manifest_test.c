@@ -711,7 +711,7 @@ static const struct error_case exec_errors[] = {
     {TEST("{'exec':['x',5]}"), "checks[0].test.exec[1]", "must be a string"},
     {TEST("{'exec':[null]}"), "checks[0].test.exec[0]", "must be a string"},
     {TEST("{'exec':['']}"), "checks[0].test.exec[0]", "must not be empty"},
-    {TEST("{'exec':['/bin/true']}"), "checks[0].test.exec[0]", "relative to the package folder"},
+    {TEST("{'exec':['/usr/../bin/true']}"), "checks[0].test.exec[0]", "\"..\" component"},
     {TEST("{'exec':['../x']}"), "checks[0].test.exec[0]", "\"..\" component"},
     {TEST("{'exec':['checks/../../x']}"), "checks[0].test.exec[0]", "\"..\" component"},
     {TEST("{'exec':['checks/..']}"), "checks[0].test.exec[0]", "\"..\" component"},
@@ -737,8 +737,8 @@ static const struct error_case repair_errors[] = {
      "must be a user name"},
     {CHECK("'test':" EXEC_TEST ",'repair':{'exec':['r'],'timout':5}"), "checks[0].repair.timout",
      "unknown key \"timout\""},
-    {CHECK("'test':" EXEC_TEST ",'repair':{'exec':['/sbin/reboot']}"), "checks[0].repair.exec[0]",
-     "relative to the package folder"},
+    {CHECK("'test':" EXEC_TEST ",'repair':{'exec':['/sbin/../reboot']}"), "checks[0].repair.exec[0]",
+     "\"..\" component"},
     {CHECK("'test':" EXEC_TEST ",'repair':{'exec':['a/../../b']}"), "checks[0].repair.exec[0]",
      "\"..\" component"},
     {CHECK("'test':" EXEC_TEST ",'repair':{'exec':['a','b'],'shell':true}"),
@@ -917,8 +917,8 @@ static const struct error_case stat_errors[] = {
     {HEAD "'stats':[{'name':'s','timeout':3601,'exec':['s']}]}", "stats[0].timeout",
      "between 1 and 3600"},
     {HEAD "'stats':[{'name':'s'}]}", "stats[0].exec", "is required"},
-    {HEAD "'stats':[{'name':'s','exec':['/usr/bin/s']}]}", "stats[0].exec[0]",
-     "relative to the package folder"},
+    {HEAD "'stats':[{'name':'s','exec':['/usr/../s']}]}", "stats[0].exec[0]",
+     "\"..\" component"},
     {HEAD "'stats':[{'name':'s','exec':['../s']}]}", "stats[0].exec[0]", "\"..\" component"},
     {HEAD "'stats':[{'name':'s','exec':['s'],'tags':{}}]}", "stats[0].tags",
      "unknown key \"tags\""},
@@ -1516,9 +1516,20 @@ static void test_manifest_load_dir_path_escapes_rejected(void **state)
     write_manifest(f->dir, TEST("{'exec':['../x']}"));
     expect_load_error(f->dir, HO_EINVAL, "healops-package.json:checks[0].test.exec[0]",
                       "\"..\" component");
-    write_manifest(f->dir, TEST("{'exec':['/bin/sh']}"));
-    expect_load_error(f->dir, HO_EINVAL, "healops-package.json:checks[0].test.exec[0]",
-                      "relative to the package folder");
+}
+
+/* An installed plugin (absolute path) is allowed and checked when it runs, not at load. */
+static void test_manifest_load_dir_absolute_plugin_allowed(void **state)
+{
+    struct fixture *f = *state;
+    struct manifest m;
+    struct ho_error err;
+
+    write_manifest(f->dir, TEST("{'exec':['/usr/lib/nagios/plugins/check_not_installed','-w','10%']}"));
+    assert_int_equal(manifest_load_dir(f->dir, &m, &err), HO_OK);
+    assert_string_equal(m.checks[0].test.exec.argv[0],
+                        "/usr/lib/nagios/plugins/check_not_installed");
+    manifest_cleanup(&m);
 }
 
 static void test_manifest_load_dir_each_exec_checked(void **state)
@@ -1647,6 +1658,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_manifest_load_dir_symlink_outside, setup_dir,
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_load_dir_symlink_inside_ok, setup_dir,
+                                        teardown_dir),
+        cmocka_unit_test_setup_teardown(test_manifest_load_dir_absolute_plugin_allowed, setup_dir,
                                         teardown_dir),
         cmocka_unit_test_setup_teardown(test_manifest_load_dir_path_escapes_rejected, setup_dir,
                                         teardown_dir),
