@@ -19,6 +19,7 @@ struct spool;
 struct cycle_guard;
 struct httpc;
 struct run;
+struct spool_item;
 
 struct agent_config {
     char *server;              /* base URL, "https://host:8443" */
@@ -83,6 +84,12 @@ void identity_token(struct agent *ag, char *out, size_t n);
  */
 enum ho_code sender_flush(struct agent *ag, struct httpc *hc, size_t max_batches, size_t *sent,
                           struct ho_error *err) HO_WUR;
+/*
+ * Posts exactly these spooled runs (a manual run sends only its own, so it never
+ * races the daemon for the rest of the spool); acknowledged ones leave the spool.
+ */
+enum ho_code sender_send_items(struct agent *ag, struct httpc *hc, struct spool_item *items,
+                               size_t n, size_t *sent, struct ho_error *err) HO_WUR;
 /* Posts a heartbeat (version, packages, spool depth, dropped count). */
 enum ho_code sender_heartbeat(struct agent *ag, struct httpc *hc, struct ho_error *err) HO_WUR;
 /* Makes an HTTP client from the configuration. */

@@ -25,6 +25,7 @@
 
 #define DAEMON_BACKOFF_MIN_MS 1000
 #define DAEMON_BACKOFF_MAX_MS 60000
+#define DAEMON_RESCAN_MS      30000
 
 struct job {
     const struct manifest *pkg;
@@ -46,6 +47,7 @@ struct daemon {
     int stop;
     int spooled;              /* runs spooled since the sender last looked */
     struct guard_store *guards; /* loop-guard memory across restarts */
+    int64_t next_rescan;        /* monotonic ms of the next spool folder rescan */
 };
 
 static volatile sig_atomic_t daemon_signalled;
@@ -221,6 +223,12 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
         if (sender_heartbeat(d->ag, hc, &err) != HO_OK)
             log_debug("heartbeat: %s", err.msg);
         *next_hb = clock_mono_ms() + d->ag->cfg.heartbeat_interval * 1000;
+    }
+    if (clock_mono_ms() >= d->next_rescan) {
+        /* a manual "healops-agent run" may have left a run in the folder */
+        if (spool_rescan(d->ag->spool, &err) != HO_OK)
+            log_warnx("spool: %s", err.msg);
+        d->next_rescan = clock_mono_ms() + DAEMON_RESCAN_MS;
     }
     rc = sender_flush(d->ag, hc, 50, &sent, &err);
     if (sent > 0)

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,9 +219,13 @@ static void agent_print_run(const struct run *r)
                r->retest.output ? " - " : "", r->retest.output ? r->retest.output : "");
 }
 
-/* Sends the spool now when the agent knows a server; failures leave runs spooled. */
-static void agent_try_send(struct agent *ag)
+/*
+ * Sends this one run now when the agent knows a server; on failure it stays in the
+ * spool, where the daemon (or the next --once) finds it.
+ */
+static void agent_try_send(struct agent *ag, const struct run *r, const char *json, size_t len)
 {
+    struct spool_item item;
     struct httpc *hc = NULL;
     struct ho_error err;
     size_t sent = 0;
@@ -230,11 +235,15 @@ static void agent_try_send(struct agent *ag)
     if (ag->cfg.server == NULL || sender_client(ag, &hc) != HO_OK)
         return;
     ho_error_clear(&err);
+    item.kind = (char *)(uintptr_t)"run";
+    item.id = (char *)(uintptr_t)r->id;
+    item.data = (char *)(uintptr_t)json;
+    item.len = len;
     if (token[0] == '\0' && (ag->cfg.enroll_token == NULL && ag->cfg.enroll_token_file == NULL)) {
         fprintf(stderr, "healops-agent: not enrolled; the run stays in the spool\n");
     } else if (token[0] == '\0' && identity_enroll(ag, hc, &err) != HO_OK) {
         fprintf(stderr, "healops-agent: enroll: %s; the run stays in the spool\n", err.msg);
-    } else if (sender_flush(ag, hc, 10, &sent, &err) != HO_OK) {
+    } else if (sender_send_items(ag, hc, &item, 1, &sent, &err) != HO_OK) {
         fprintf(stderr, "healops-agent: send: %s; the run stays in the spool\n", err.msg);
     }
     crypto_wipe(token, sizeof(token));
@@ -276,10 +285,13 @@ static int agent_run_one(struct agent *ag, const char *what)
     }
     fflush(stdout);
     ho_error_clear(&err);
-    if (agent_spool_run(ag, &r, &err) != HO_OK)
+    buf_init(&b, 8u * 1024 * 1024);
+    if (run_to_json(&r, &b) != HO_OK ||
+        spool_append(ag->spool, "run", r.id, b.data, b.len, &err) != HO_OK)
         fprintf(stderr, "healops-agent: the run could not be recorded: %s\n", err.msg);
     else
-        agent_try_send(ag);
+        agent_try_send(ag, &r, b.data, b.len);
+    buf_cleanup(&b);
     run_cleanup(&r);
     return code;
 }

@@ -140,6 +140,21 @@ static enum ho_code sender_batch(struct agent *ag, struct httpc *hc, const char 
     return rc;
 }
 
+enum ho_code sender_send_items(struct agent *ag, struct httpc *hc, struct spool_item *items,
+                               size_t n, size_t *sent, struct ho_error *err)
+{
+    size_t limit = n;
+    char *url = xasprintf("%s/api/v1/runs", ag->cfg.server);
+    enum ho_code rc;
+
+    *sent = 0;
+    rc = sender_batch(ag, hc, url, items, n, &limit, sent, err);
+    free(url);
+    if (rc == HO_OK && limit < n)
+        rc = ho_error_set(err, HO_EINVAL, "runs", "the server refused the batch");
+    return rc;
+}
+
 enum ho_code sender_flush(struct agent *ag, struct httpc *hc, size_t max_batches, size_t *sent,
                           struct ho_error *err)
 {

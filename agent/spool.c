@@ -1,10 +1,22 @@
 /*
- * The agent's durable spool: one file per item, "<id>.<kind>", written
- * crash-safe (temp file, fsync, rename, fsync of the folder; STYLE.md §5), so
- * after a kill -9 every item is either whole or absent. An in-memory index
- * sorted by id (UUIDv7: time order) keeps depth, bytes and the oldest item at
- * hand without listing the folder. Over its limits the spool drops the oldest
- * items and counts them in the file "dropped", which survives restarts.
+ * The agent's durable spool (DESIGN.md §4: nothing is lost while the server
+ * is unreachable; bounded, and what is dropped is counted). One file per item,
+ * "<id>.<kind>", written crash-safe (STYLE.md §5: ".<id>.<kind>.tmp" created
+ * O_EXCL, written, fsync'd, renamed, folder fsync'd), so after a kill -9 an
+ * item is either whole or absent and a left-over temp file is removed at open.
+ *
+ * The in-memory index has one queue per kind, each sorted by id (a UUIDv7, so
+ * lexical order is time order); the oldest item of the spool is the smallest
+ * head of the queues (equal ids: the smaller kind). Totals make depth and
+ * bytes O(1) and peek never lists the folder. A mutex guards the index; the
+ * slow part of an append (write and fsync of the temp file) runs outside it,
+ * and only the rename and the index update run inside, so the folder and the
+ * index change together. The count of dropped items lives in the file
+ * "dropped", rewritten crash-safe under its own mutex so the newest count wins.
+ *
+ * Removals (acknowledged or dropped items) are not followed by a folder fsync:
+ * after a power loss such an item may come back and is sent again, which the
+ * server's idempotence on run ids makes harmless.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,68 +27,107 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
 #include "spool.h"
 
-#define SPOOL_ID_MAX   64
-#define SPOOL_KIND_MAX 16
-#define SPOOL_DROPPED  "dropped"
+#define SPOOL_WORD_MAX     64                       /* longest id or kind */
+#define SPOOL_NAME_MAX     (2 * SPOOL_WORD_MAX + 8) /* "<id>.<kind>" and NUL */
+#define SPOOL_TMP_NAME_MAX (SPOOL_NAME_MAX + 8)     /* ".<name>.tmp" and NUL */
+#define SPOOL_DROPPED      "dropped"
+#define SPOOL_TMP_STALE_S  600 /* a temp file this old was left by a crash */
+#define SPOOL_DROPPED_TEXT 32
 
 struct spool_entry {
-    char id[SPOOL_ID_MAX + 1];
-    char kind[SPOOL_KIND_MAX + 1];
-    size_t size;
+    char *id;    /* owned */
+    size_t size; /* bytes of the file */
+};
+
+/* The items of one kind, oldest first: live entries are e[head .. head + n). */
+struct spool_queue {
+    char *kind; /* owned */
+    struct spool_entry *e;
+    size_t head, n, cap;
 };
 
 struct spool {
-    char *dir;
-    int dirfd;
-    size_t max_items;
+    char *dir;        /* for messages */
+    int dirfd;        /* the folder, for *at() calls and its fsync */
+    size_t max_items; /* limits, > 0 */
     size_t max_bytes;
-    pthread_mutex_t lock;
-    struct spool_entry *e; /* sorted by (id, kind) */
-    size_t n, cap;
-    size_t bytes;
+    pthread_mutex_t lock;      /* guards everything below */
+    struct spool_queue *kinds; /* sorted by kind */
+    size_t nkinds;
+    size_t count; /* items held, all kinds */
+    size_t bytes; /* their sizes added up */
     uint64_t dropped;
+    pthread_mutex_t save_lock; /* serialises rewrites of the "dropped" file */
 };
 
-static int spool_valid_word(const char *s, size_t max)
+/* 1 when s is [a-z0-9-]+ of at most SPOOL_WORD_MAX bytes. */
+static int spool_valid_word(const char *s)
 {
-    size_t i, n = strlen(s);
+    size_t i;
 
-    if (n == 0 || n > max)
+    if (s == NULL || s[0] == '\0')
         return 0;
-    for (i = 0; i < n; i++) {
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i >= SPOOL_WORD_MAX)
+            return 0;
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
             return 0;
     }
     return 1;
 }
 
-static int spool_cmp(const void *a, const void *b)
+static void spool_name(char out[SPOOL_NAME_MAX], const char *id, const char *kind)
 {
-    const struct spool_entry *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-
-    return c != 0 ? c : strcmp(x->kind, y->kind);
+    snprintf(out, SPOOL_NAME_MAX, "%s.%s", id, kind);
 }
 
-/* Index of (id, kind), or where it would go with *found = 0. */
-static size_t spool_find(const struct spool *sp, const char *id, const char *kind, int *found)
+static void spool_tmp_name(char out[SPOOL_TMP_NAME_MAX], const char *name)
 {
-    struct spool_entry key;
-    size_t lo = 0, hi = sp->n, mid;
+    snprintf(out, SPOOL_TMP_NAME_MAX, ".%s.tmp", name);
+}
+
+/* --- the index ----------------------------------------------------------- */
+
+/* The queue of kind, or NULL; with create, made when missing. Lock held. */
+static struct spool_queue *spool_queue(struct spool *sp, const char *kind, int create)
+{
+    size_t i;
+    int c = 1;
+
+    for (i = 0; i < sp->nkinds; i++) {
+        c = strcmp(sp->kinds[i].kind, kind);
+        if (c >= 0)
+            break;
+    }
+    if (c == 0)
+        return &sp->kinds[i];
+    if (!create)
+        return NULL;
+    sp->kinds = xrealloc(sp->kinds, (sp->nkinds + 1) * sizeof(*sp->kinds));
+    memmove(&sp->kinds[i + 1], &sp->kinds[i], (sp->nkinds - i) * sizeof(*sp->kinds));
+    memset(&sp->kinds[i], 0, sizeof(sp->kinds[i]));
+    sp->kinds[i].kind = xstrdup(kind);
+    sp->nkinds++;
+    return &sp->kinds[i];
+}
+
+/* Position of id in q (relative to head), or where it would go with *found = 0. */
+static size_t spool_queue_find(const struct spool_queue *q, const char *id, int *found)
+{
+    size_t lo = 0, hi = q->n, mid;
     int c;
 
-    snprintf(key.id, sizeof(key.id), "%s", id);
-    snprintf(key.kind, sizeof(key.kind), "%s", kind);
     *found = 0;
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
-        c = spool_cmp(&sp->e[mid], &key);
+        c = strcmp(q->e[q->head + mid].id, id);
         if (c == 0) {
             *found = 1;
             return mid;
@@ -89,157 +140,312 @@ static size_t spool_find(const struct spool *sp, const char *id, const char *kin
     return lo;
 }
 
-static void spool_name(char *out, size_t n, const char *id, const char *kind)
+/*
+ * Inserts id at position pos (relative to head). Appending the newest and
+ * putting back the oldest are O(1); the space before head is reclaimed when
+ * the array is full.
+ */
+static void spool_queue_insert(struct spool_queue *q, size_t pos, const char *id, size_t size)
 {
-    snprintf(out, n, "%s.%s", id, kind);
+    struct spool_entry *at;
+
+    if (pos == 0 && q->head > 0) {
+        q->head--;
+    } else {
+        if (q->head + q->n == q->cap) {
+            if (q->head > 0) {
+                memmove(q->e, q->e + q->head, q->n * sizeof(*q->e));
+                q->head = 0;
+            } else {
+                q->cap = q->cap == 0 ? 64 : q->cap * 2;
+                q->e = xrealloc(q->e, q->cap * sizeof(*q->e));
+            }
+        }
+        at = q->e + q->head + pos;
+        memmove(at + 1, at, (q->n - pos) * sizeof(*q->e));
+    }
+    at = q->e + q->head + pos;
+    at->id = xstrdup(id);
+    at->size = size;
+    q->n++;
 }
 
-static void spool_index_remove(struct spool *sp, size_t i)
+/* Removes the entry at pos (relative to head); removing the oldest is O(1). */
+static void spool_queue_erase(struct spool_queue *q, size_t pos)
 {
-    sp->bytes -= sp->e[i].size;
-    memmove(&sp->e[i], &sp->e[i + 1], (sp->n - i - 1) * sizeof(*sp->e));
-    sp->n--;
+    struct spool_entry *at = q->e + q->head + pos;
+
+    free(at->id);
+    if (pos == 0)
+        q->head++;
+    else
+        memmove(at, at + 1, (q->n - pos - 1) * sizeof(*q->e));
+    q->n--;
+    if (q->n == 0)
+        q->head = 0;
 }
 
-static void spool_index_insert(struct spool *sp, const char *id, const char *kind, size_t size)
+static void spool_index_add(struct spool *sp, const char *kind, const char *id, size_t size)
 {
+    struct spool_queue *q = spool_queue(sp, kind, 1);
+    size_t pos;
     int found;
-    size_t i = spool_find(sp, id, kind, &found);
 
+    pos = spool_queue_find(q, id, &found);
     if (found) {
-        sp->bytes = sp->bytes - sp->e[i].size + size;
-        sp->e[i].size = size;
+        sp->bytes = sp->bytes - q->e[q->head + pos].size + size;
+        q->e[q->head + pos].size = size;
         return;
     }
-    if (sp->n == sp->cap) {
-        sp->cap = sp->cap == 0 ? 256 : sp->cap * 2;
-        sp->e = xrealloc(sp->e, sp->cap * sizeof(*sp->e));
-    }
-    memmove(&sp->e[i + 1], &sp->e[i], (sp->n - i) * sizeof(*sp->e));
-    snprintf(sp->e[i].id, sizeof(sp->e[i].id), "%s", id);
-    snprintf(sp->e[i].kind, sizeof(sp->e[i].kind), "%s", kind);
-    sp->e[i].size = size;
-    sp->n++;
+    spool_queue_insert(q, pos, id, size);
+    sp->count++;
     sp->bytes += size;
 }
 
-/* Writes data to dir/name through a temp file; durable on success. */
-static enum ho_code spool_write_file(int dirfd, const char *name, const char *data, size_t len,
-                                     struct ho_error *err)
+/* Forgets (kind, id); the file is left alone. Returns 1 when it was indexed. */
+static int spool_index_forget(struct spool *sp, const char *kind, const char *id)
 {
-    char tmp[SPOOL_ID_MAX + SPOOL_KIND_MAX + 16];
+    struct spool_queue *q = spool_queue(sp, kind, 0);
+    size_t pos;
+    int found = 0;
+
+    if (q == NULL)
+        return 0;
+    pos = spool_queue_find(q, id, &found);
+    if (!found)
+        return 0;
+    sp->bytes -= q->e[q->head + pos].size;
+    sp->count--;
+    spool_queue_erase(q, pos);
+    return 1;
+}
+
+/* The queue whose head is the oldest item of the spool, or NULL when empty. */
+static struct spool_queue *spool_oldest(struct spool *sp)
+{
+    struct spool_queue *best = NULL;
+    size_t i;
+
+    for (i = 0; i < sp->nkinds; i++) {
+        struct spool_queue *q = &sp->kinds[i];
+
+        if (q->n == 0)
+            continue;
+        /* strictly smaller: equal ids go to the kind sorted first */
+        if (best == NULL || strcmp(q->e[q->head].id, best->e[best->head].id) < 0)
+            best = q;
+    }
+    return best;
+}
+
+/* --- files ----------------------------------------------------------------- */
+
+/* Writes data to the new temp file tmp and fsyncs it; unlinks it on failure. */
+static enum ho_code spool_write_tmp(struct spool *sp, const char *tmp, const void *data, size_t len,
+                                    struct ho_error *err)
+{
+    const char *p = data;
     size_t off = 0;
     ssize_t w;
-    int fd;
+    int fd, saved;
 
-    snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = openat(sp->dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return ho_error_set(err, HO_EIO, "spool", "create %s: %s", tmp, strerror(errno));
+        return ho_error_set(err, errno == EEXIST ? HO_EBUSY : HO_EIO, NULL,
+                            "spool: cannot create %s/%s: %s", sp->dir, tmp, strerror(errno));
     while (off < len) {
-        w = write(fd, data + off, len - off);
+        w = write(fd, p + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w < 0)
             goto fail;
         off += (size_t)w;
     }
     if (fsync(fd) != 0)
         goto fail;
-    close(fd);
-    fd = -1;
-    if (renameat(dirfd, tmp, dirfd, name) != 0)
+    if (close(fd) != 0) {
+        fd = -1;
         goto fail;
-    if (fsync(dirfd) != 0)
-        log_warn("spool: fsync of the folder");
+    }
     return HO_OK;
 fail:
-    ho_error_set(err, HO_EIO, "spool", "write %s: %s", name, strerror(errno));
+    saved = errno;
     if (fd >= 0)
         close(fd);
-    unlinkat(dirfd, tmp, 0);
-    return HO_EIO;
+    unlinkat(sp->dirfd, tmp, 0);
+    return ho_error_set(err, HO_EIO, NULL, "spool: cannot write %s/%s: %s", sp->dir, tmp,
+                        strerror(saved));
 }
 
+static enum ho_code spool_fsync_dir(struct spool *sp, struct ho_error *err)
+{
+    if (fsync(sp->dirfd) != 0)
+        return ho_error_set(err, HO_EIO, NULL, "spool: cannot fsync %s: %s", sp->dir,
+                            strerror(errno));
+    return HO_OK;
+}
+
+/* Writes the dropped count crash-safe; the newest count always lands last. */
 static void spool_save_dropped(struct spool *sp)
 {
-    char text[32];
+    char text[SPOOL_DROPPED_TEXT], tmp[SPOOL_TMP_NAME_MAX];
     struct ho_error err;
+    uint64_t n;
 
-    snprintf(text, sizeof(text), "%" PRIu64 "\n", sp->dropped);
-    if (spool_write_file(sp->dirfd, SPOOL_DROPPED, text, strlen(text), &err) != HO_OK)
-        log_warnx("spool: cannot save the dropped count: %s", err.msg);
+    spool_tmp_name(tmp, SPOOL_DROPPED);
+    pthread_mutex_lock(&sp->save_lock);
+    pthread_mutex_lock(&sp->lock);
+    n = sp->dropped;
+    pthread_mutex_unlock(&sp->lock);
+    snprintf(text, sizeof(text), "%" PRIu64 "\n", n);
+    if (spool_write_tmp(sp, tmp, text, strlen(text), &err) != HO_OK) {
+        log_warnx("%s", err.msg);
+    } else if (renameat(sp->dirfd, tmp, sp->dirfd, SPOOL_DROPPED) != 0) {
+        log_warn("spool: cannot rename %s/%s", sp->dir, tmp);
+        unlinkat(sp->dirfd, tmp, 0);
+    } else if (spool_fsync_dir(sp, &err) != HO_OK) {
+        log_warnx("%s", err.msg);
+    }
+    pthread_mutex_unlock(&sp->save_lock);
 }
 
+/* Loads the dropped count; a missing file is 0, an unreadable one 0 with a warning. */
 static void spool_load_dropped(struct spool *sp)
 {
-    char text[32];
-    ssize_t n;
+    char text[SPOOL_DROPPED_TEXT];
     char *end = NULL;
-    int fd = openat(sp->dirfd, SPOOL_DROPPED, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+    int fd;
 
-    if (fd < 0)
-        return;
-    n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (n <= 0)
-        goto bad;
-    text[n] = '\0';
-    errno = 0;
-    sp->dropped = strtoull(text, &end, 10);
-    if (errno == 0 && end != text && (*end == '\n' || *end == '\0'))
-        return;
-bad:
     sp->dropped = 0;
-    log_warnx("spool: %s/%s is unreadable; counting drops from 0", sp->dir, SPOOL_DROPPED);
+    fd = openat(sp->dirfd, SPOOL_DROPPED, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            log_warn("spool: cannot open %s/%s; counting drops from 0", sp->dir, SPOOL_DROPPED);
+        return;
+    }
+    do {
+        n = read(fd, text, sizeof(text) - 1);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n > 0) {
+        text[n] = '\0';
+        errno = 0;
+        if (text[0] >= '0' && text[0] <= '9') {
+            sp->dropped = strtoull(text, &end, 10);
+            if (errno == 0 && (strcmp(end, "\n") == 0 || *end == '\0'))
+                return;
+        }
+    }
+    sp->dropped = 0;
+    log_warnx("spool: %s/%s is corrupted; counting drops from 0", sp->dir, SPOOL_DROPPED);
 }
 
-/* Adds one directory entry to the index (or removes left-over temp files). */
-static void spool_scan_entry(struct spool *sp, const char *name)
+/*
+ * Drops the oldest items until items more items of len bytes in all fit;
+ * lock held. Returns how many were dropped.
+ */
+static uint64_t spool_make_room(struct spool *sp, size_t items, size_t len)
 {
-    char id[SPOOL_ID_MAX + 1], kind[SPOOL_KIND_MAX + 1];
+    char name[SPOOL_NAME_MAX];
+    struct spool_queue *q;
+    uint64_t before = sp->dropped;
+
+    while (sp->count + items > sp->max_items || sp->bytes + len > sp->max_bytes) {
+        q = spool_oldest(sp);
+        if (q == NULL)
+            break;
+        spool_name(name, q->e[q->head].id, q->kind);
+        if (unlinkat(sp->dirfd, name, 0) != 0 && errno != ENOENT)
+            log_warn("spool: cannot remove %s/%s", sp->dir, name);
+        sp->bytes -= q->e[q->head].size;
+        sp->count--;
+        spool_queue_erase(q, 0);
+        sp->dropped++;
+    }
+    return sp->dropped - before;
+}
+
+static void spool_log_drops(const struct spool *sp, uint64_t n, uint64_t total)
+{
+    log_warnx("spool: full (%zu items, %zu bytes at most): dropped the %" PRIu64 " oldest, %" PRIu64
+              " dropped since the spool was made",
+              sp->max_items, sp->max_bytes, n, total);
+}
+
+/* --- open and close --------------------------------------------------------- */
+
+/*
+ * Indexes one folder entry, removes a left-over temp file, warns about the rest.
+ * A temp file is left over only when it is older than SPOOL_TMP_STALE_S: a younger
+ * one may be another process writing into the same folder right now (a manual
+ * "healops-agent run" beside the daemon).
+ */
+static void spool_scan_entry(struct spool *sp, const char *name, int quiet)
+{
+    char id[SPOOL_WORD_MAX + 1], safe[128];
     const char *dot;
     struct stat sb;
-    size_t il;
+    size_t len = strlen(name);
 
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, SPOOL_DROPPED) == 0 ||
-        strcmp(name, "." SPOOL_DROPPED ".tmp") == 0)
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, SPOOL_DROPPED) == 0)
         return;
-    if (name[0] == '.' && strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".tmp") == 0) {
-        unlinkat(sp->dirfd, name, 0);
+    if (name[0] == '.' && len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
+        if (fstatat(sp->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            time(NULL) - sb.st_mtime < SPOOL_TMP_STALE_S)
+            return;
+        /* a write cut short by a crash: never renamed, so never acknowledged as stored */
+        if (unlinkat(sp->dirfd, name, 0) != 0)
+            log_warn("spool: cannot remove %s/%s", sp->dir, log_safe(safe, sizeof(safe), name));
+        else
+            log_info("spool: removed the unfinished %s/%s", sp->dir,
+                     log_safe(safe, sizeof(safe), name));
         return;
     }
     dot = strchr(name, '.');
-    il = dot != NULL ? (size_t)(dot - name) : 0;
-    if (dot == NULL || il > SPOOL_ID_MAX || strlen(dot + 1) > SPOOL_KIND_MAX) {
-        log_warnx("spool: ignoring unknown file %s/%s", sp->dir, name);
-        return;
-    }
-    memcpy(id, name, il);
-    id[il] = '\0';
-    snprintf(kind, sizeof(kind), "%s", dot + 1);
-    if (!spool_valid_word(id, SPOOL_ID_MAX) || !spool_valid_word(kind, SPOOL_KIND_MAX) ||
-        fstatat(sp->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode)) {
-        log_warnx("spool: ignoring unknown file %s/%s", sp->dir, name);
-        return;
-    }
-    spool_index_insert(sp, id, kind, (size_t)sb.st_size);
+    if (dot == NULL || (size_t)(dot - name) > SPOOL_WORD_MAX)
+        goto unknown;
+    memcpy(id, name, (size_t)(dot - name));
+    id[dot - name] = '\0';
+    if (!spool_valid_word(id) || !spool_valid_word(dot + 1))
+        goto unknown;
+    if (fstatat(sp->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+        goto unknown;
+    spool_index_add(sp, dot + 1, id, (size_t)sb.st_size);
+    return;
+unknown:
+    if (!quiet)
+        log_warnx("spool: ignoring unknown file %s/%s", sp->dir,
+                  log_safe(safe, sizeof(safe), name));
 }
 
-static enum ho_code spool_scan(struct spool *sp, struct ho_error *err)
+static enum ho_code spool_scan(struct spool *sp, int quiet, struct ho_error *err)
 {
-    DIR *d;
     struct dirent *de;
-    int fd = dup(sp->dirfd);
+    DIR *d = NULL;
+    int fd;
 
-    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+    fd = openat(sp->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        d = fdopendir(fd);
+    if (d == NULL) {
         if (fd >= 0)
             close(fd);
-        return ho_error_set(err, HO_EIO, "spool", "cannot list %s: %s", sp->dir,
+        return ho_error_set(err, HO_EIO, NULL, "spool: cannot list %s: %s", sp->dir,
                             strerror(errno));
     }
-    while ((de = readdir(d)) != NULL)
-        spool_scan_entry(sp, de->d_name);
+    for (;;) {
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL)
+            break;
+        spool_scan_entry(sp, de->d_name, quiet);
+    }
+    if (errno != 0) {
+        closedir(d);
+        return ho_error_set(err, HO_EIO, NULL, "spool: cannot list %s: %s", sp->dir,
+                            strerror(errno));
+    }
     closedir(d);
     return HO_OK;
 }
@@ -247,148 +453,246 @@ static enum ho_code spool_scan(struct spool *sp, struct ho_error *err)
 enum ho_code spool_open(const char *dir, size_t max_items, size_t max_bytes, struct spool **out,
                         struct ho_error *err)
 {
-    struct spool *sp;
+    struct spool *sp = NULL;
+    uint64_t n;
     enum ho_code rc;
 
+    *out = NULL;
+    if (max_items == 0 || max_bytes == 0)
+        return ho_error_set(err, HO_EINVAL, NULL, "spool: limits must be above 0");
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return ho_error_set(err, HO_EIO, "spool", "cannot create %s: %s", dir, strerror(errno));
+        return ho_error_set(err, HO_EIO, NULL, "spool: cannot create %s: %s", dir, strerror(errno));
     sp = xcalloc(1, sizeof(*sp));
     sp->dir = xstrdup(dir);
-    sp->max_items = max_items > 0 ? max_items : 1;
-    sp->max_bytes = max_bytes > 0 ? max_bytes : 1;
+    sp->max_items = max_items;
+    sp->max_bytes = max_bytes;
     pthread_mutex_init(&sp->lock, NULL);
+    pthread_mutex_init(&sp->save_lock, NULL);
     sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sp->dirfd < 0) {
-        rc = ho_error_set(err, HO_EIO, "spool", "cannot open %s: %s", dir, strerror(errno));
-        spool_close(sp);
-        return rc;
+        rc = ho_error_set(err, HO_EIO, NULL, "spool: cannot open %s: %s", dir, strerror(errno));
+        goto out;
     }
-    rc = spool_scan(sp, err);
-    if (rc != HO_OK) {
-        spool_close(sp);
-        return rc;
-    }
+    rc = spool_scan(sp, 0, err);
+    if (rc != HO_OK)
+        goto out;
     spool_load_dropped(sp);
+    /* the limits may have shrunk since the items were written */
+    n = spool_make_room(sp, 0, 0);
+    if (n > 0) {
+        spool_log_drops(sp, n, sp->dropped);
+        spool_save_dropped(sp);
+    }
+    log_debug("spool: %s holds %zu items, %zu bytes; %" PRIu64 " dropped so far", dir, sp->count,
+              sp->bytes, sp->dropped);
     *out = sp;
-    return HO_OK;
+    sp = NULL;
+out:
+    spool_close(sp);
+    return rc;
 }
 
 void spool_close(struct spool *sp)
 {
+    size_t i, j;
+
     if (sp == NULL)
         return;
     if (sp->dirfd >= 0)
         close(sp->dirfd);
+    for (i = 0; i < sp->nkinds; i++) {
+        for (j = 0; j < sp->kinds[i].n; j++)
+            free(sp->kinds[i].e[sp->kinds[i].head + j].id);
+        free(sp->kinds[i].e);
+        free(sp->kinds[i].kind);
+    }
+    free(sp->kinds);
     pthread_mutex_destroy(&sp->lock);
-    free(sp->e);
+    pthread_mutex_destroy(&sp->save_lock);
     free(sp->dir);
     free(sp);
 }
 
-/* Drops the oldest items until one of len more bytes fits; lock held. */
-static void spool_make_room(struct spool *sp, size_t len)
-{
-    char name[SPOOL_ID_MAX + SPOOL_KIND_MAX + 2];
-    uint64_t before = sp->dropped;
-
-    while (sp->n > 0 && (sp->n + 1 > sp->max_items || sp->bytes + len > sp->max_bytes)) {
-        spool_name(name, sizeof(name), sp->e[0].id, sp->e[0].kind);
-        if (unlinkat(sp->dirfd, name, 0) != 0 && errno != ENOENT)
-            log_warn("spool: cannot remove %s", name);
-        spool_index_remove(sp, 0);
-        sp->dropped++;
-    }
-    if (sp->dropped != before) {
-        log_warnx("spool: full (%zu items, %zu bytes): dropped the %" PRIu64
-                  " oldest, %" PRIu64 " dropped in all",
-                  sp->max_items, sp->max_bytes, sp->dropped - before, sp->dropped);
-        spool_save_dropped(sp);
-    }
-}
+/* --- items ------------------------------------------------------------------ */
 
 enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, const char *data,
                           size_t len, struct ho_error *err)
 {
-    char name[SPOOL_ID_MAX + SPOOL_KIND_MAX + 2];
+    char name[SPOOL_NAME_MAX], tmp[SPOOL_TMP_NAME_MAX];
+    uint64_t dropped, total;
     enum ho_code rc;
 
-    if (!spool_valid_word(kind, SPOOL_KIND_MAX) || !spool_valid_word(id, SPOOL_ID_MAX))
-        return ho_error_set(err, HO_EINVAL, "spool", "bad item name %.64s.%.16s", id, kind);
+    if (!spool_valid_word(kind))
+        return ho_error_set(err, HO_EINVAL, "kind", "spool: kind must be [a-z0-9-]{1,64}");
+    if (!spool_valid_word(id))
+        return ho_error_set(err, HO_EINVAL, "id", "spool: id must be [a-z0-9-]{1,64}");
     if (len > sp->max_bytes)
-        return ho_error_set(err, HO_ETOOBIG, "spool", "item of %zu bytes is over the spool's "
-                            "%zu bytes", len, sp->max_bytes);
-    spool_name(name, sizeof(name), id, kind);
+        return ho_error_set(err, HO_ETOOBIG, NULL,
+                            "spool: item %s of %zu bytes is larger than the spool (%zu bytes)", id,
+                            len, sp->max_bytes);
+    spool_name(name, id, kind);
+    spool_tmp_name(tmp, name);
+    rc = spool_write_tmp(sp, tmp, data, len, err);
+    if (rc != HO_OK)
+        return rc;
+
     pthread_mutex_lock(&sp->lock);
-    spool_make_room(sp, len);
-    rc = spool_write_file(sp->dirfd, name, data, len, err);
-    if (rc == HO_OK)
-        spool_index_insert(sp, id, kind, len);
+    if (renameat(sp->dirfd, tmp, sp->dirfd, name) != 0) {
+        rc = ho_error_set(err, HO_EIO, NULL, "spool: cannot rename %s/%s: %s", sp->dir, tmp,
+                          strerror(errno));
+        pthread_mutex_unlock(&sp->lock);
+        unlinkat(sp->dirfd, tmp, 0);
+        return rc;
+    }
+    /*
+     * The same item written again replaced its file: forget the old entry so
+     * making room can neither count it twice nor unlink the new content.
+     */
+    spool_index_forget(sp, kind, id);
+    dropped = spool_make_room(sp, 1, len);
+    spool_index_add(sp, kind, id, len);
+    total = sp->dropped;
     pthread_mutex_unlock(&sp->lock);
-    return rc;
+
+    if (dropped > 0) {
+        spool_log_drops(sp, dropped, total);
+        spool_save_dropped(sp);
+    }
+    /* Past the rename the item is indexed and will be sent even if this fails. */
+    return spool_fsync_dir(sp, err);
 }
 
-static int spool_read(struct spool *sp, const struct spool_entry *e, struct spool_item *it)
+/* Reads the file of (kind, id) into it; -1 (errno set) when it cannot. */
+static int spool_read(struct spool *sp, const char *kind, const char *id, struct spool_item *it)
 {
-    char name[SPOOL_ID_MAX + SPOOL_KIND_MAX + 2];
+    char name[SPOOL_NAME_MAX];
     struct stat sb;
-    size_t off = 0;
+    char *data = NULL;
+    size_t off = 0, size;
     ssize_t r;
-    int fd;
+    int fd, saved;
 
-    spool_name(name, sizeof(name), e->id, e->kind);
+    spool_name(name, id, kind);
     fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &sb) != 0 || (size_t)sb.st_size > sp->max_bytes) {
-        log_warnx("spool: item %s unreadable (%s); dropped from the index", name,
-                  fd < 0 ? strerror(errno) : "too large");
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0)
         return -1;
+    if (fstat(fd, &sb) != 0)
+        goto fail;
+    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > (uint64_t)sp->max_bytes) {
+        errno = EFBIG;
+        goto fail;
     }
-    it->data = xmalloc((size_t)sb.st_size + 1);
-    while (off < (size_t)sb.st_size) {
-        r = read(fd, it->data + off, (size_t)sb.st_size - off);
+    size = (size_t)sb.st_size;
+    data = xmalloc(size + 1);
+    while (off < size) {
+        r = read(fd, data + off, size - off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r < 0)
+            goto fail;
+        if (r == 0)
             break;
         off += (size_t)r;
     }
     close(fd);
-    it->data[off] = '\0';
+    data[off] = '\0';
+    it->kind = xstrdup(kind);
+    it->id = xstrdup(id);
+    it->data = data;
     it->len = off;
-    it->id = xstrdup(e->id);
-    it->kind = xstrdup(e->kind);
     return 0;
+fail:
+    saved = errno;
+    free(data);
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+/*
+ * Copies the ids of up to max_items of q, oldest first, whose sizes fit
+ * max_bytes (at least one); lock held. Returns how many.
+ */
+static size_t spool_snapshot(const struct spool_queue *q, size_t max_items, size_t max_bytes,
+                             char **ids)
+{
+    size_t i, bytes = 0;
+
+    for (i = 0; i < q->n && i < max_items; i++) {
+        const struct spool_entry *e = &q->e[q->head + i];
+
+        if (i > 0 && (e->size > max_bytes || bytes > max_bytes - e->size))
+            break;
+        bytes += e->size;
+        ids[i] = xstrdup(e->id);
+    }
+    return i;
+}
+
+/*
+ * One round of peek: reads the snapshot outside the lock; items that vanished
+ * or cannot be read are dropped from the index. Returns how many were lost.
+ */
+static size_t spool_peek_round(struct spool *sp, const char *kind, size_t max_items,
+                               size_t max_bytes, struct spool_item *out, size_t *got)
+{
+    struct spool_queue *q;
+    char **ids = xcalloc(max_items, sizeof(*ids));
+    size_t i, want = 0, lost = 0;
+    int saved, forgot;
+
+    pthread_mutex_lock(&sp->lock);
+    q = spool_queue(sp, kind, 0);
+    if (q != NULL)
+        want = spool_snapshot(q, max_items, max_bytes, ids);
+    pthread_mutex_unlock(&sp->lock);
+
+    *got = 0;
+    for (i = 0; i < want; i++) {
+        if (spool_read(sp, kind, ids[i], &out[*got]) == 0) {
+            (*got)++;
+            continue;
+        }
+        /* removed meanwhile by the sender is fine; still indexed means the file is bad */
+        saved = errno;
+        pthread_mutex_lock(&sp->lock);
+        forgot = spool_index_forget(sp, kind, ids[i]);
+        pthread_mutex_unlock(&sp->lock);
+        if (forgot) {
+            errno = saved;
+            log_warn("spool: item %s/%s.%s cannot be read; dropped from the index", sp->dir, ids[i],
+                     kind);
+            lost++;
+        }
+    }
+    for (i = 0; i < want; i++)
+        free(ids[i]);
+    free(ids);
+    return lost;
 }
 
 enum ho_code spool_peek(struct spool *sp, const char *kind, size_t max_items, size_t max_bytes,
                         struct spool_item **items, size_t *n)
 {
-    struct spool_item *out = NULL;
-    size_t i = 0, got = 0, bytes = 0;
+    struct spool_item *out;
+    size_t got = 0;
 
     *items = NULL;
     *n = 0;
-    pthread_mutex_lock(&sp->lock);
-    out = xcalloc(max_items + 1, sizeof(*out));
-    while (i < sp->n && got < max_items) {
-        struct spool_entry *e = &sp->e[i];
-
-        if (strcmp(e->kind, kind) != 0) {
-            i++;
-            continue;
-        }
-        if (got > 0 && bytes + e->size > max_bytes)
-            break;
-        if (spool_read(sp, e, &out[got]) != 0) {
-            spool_index_remove(sp, i);
-            continue;
-        }
-        bytes += out[got].len;
-        got++;
-        i++;
+    if (!spool_valid_word(kind))
+        return HO_EINVAL;
+    if (max_items == 0)
+        return HO_OK;
+    if (max_items > sp->max_items)
+        max_items = sp->max_items;
+    out = xcalloc(max_items, sizeof(*out));
+    /* unreadable items shrink the answer; try again while that left it empty */
+    while (spool_peek_round(sp, kind, max_items, max_bytes, out, &got) > 0 && got == 0)
+        ;
+    if (got == 0) {
+        free(out);
+        return HO_OK;
     }
-    pthread_mutex_unlock(&sp->lock);
     *items = out;
     *n = got;
     return HO_OK;
@@ -410,20 +714,16 @@ void spool_items_free(struct spool_item *items, size_t n)
 
 enum ho_code spool_remove(struct spool *sp, const char *kind, const char *id)
 {
-    char name[SPOOL_ID_MAX + SPOOL_KIND_MAX + 2];
-    size_t i;
+    char name[SPOOL_NAME_MAX];
     int found;
 
-    if (!spool_valid_word(kind, SPOOL_KIND_MAX) || !spool_valid_word(id, SPOOL_ID_MAX))
+    if (!spool_valid_word(kind) || !spool_valid_word(id))
         return HO_EINVAL;
-    spool_name(name, sizeof(name), id, kind);
+    spool_name(name, id, kind);
     pthread_mutex_lock(&sp->lock);
-    i = spool_find(sp, id, kind, &found);
-    if (found) {
-        if (unlinkat(sp->dirfd, name, 0) != 0 && errno != ENOENT)
-            log_warn("spool: cannot remove %s", name);
-        spool_index_remove(sp, i);
-    }
+    found = spool_index_forget(sp, kind, id);
+    if (found && unlinkat(sp->dirfd, name, 0) != 0 && errno != ENOENT)
+        log_warn("spool: cannot remove %s/%s", sp->dir, name);
     pthread_mutex_unlock(&sp->lock);
     return found ? HO_OK : HO_ENOENT;
 }
@@ -433,7 +733,7 @@ size_t spool_depth(struct spool *sp)
     size_t n;
 
     pthread_mutex_lock(&sp->lock);
-    n = sp->n;
+    n = sp->count;
     pthread_mutex_unlock(&sp->lock);
     return n;
 }
@@ -446,4 +746,20 @@ uint64_t spool_dropped(struct spool *sp)
     d = sp->dropped;
     pthread_mutex_unlock(&sp->lock);
     return d;
+}
+
+enum ho_code spool_rescan(struct spool *sp, struct ho_error *err)
+{
+    enum ho_code rc;
+    uint64_t n;
+
+    pthread_mutex_lock(&sp->lock);
+    rc = spool_scan(sp, 1, err);
+    n = spool_make_room(sp, 0, 0);
+    pthread_mutex_unlock(&sp->lock);
+    if (n > 0) {
+        spool_log_drops(sp, n, spool_dropped(sp));
+        spool_save_dropped(sp);
+    }
+    return rc;
 }

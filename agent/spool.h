@@ -50,6 +50,12 @@ void spool_items_free(struct spool_item *items, size_t n);
 /* Removes one item (after the server acknowledged it). Unknown ids are HO_ENOENT. */
 enum ho_code spool_remove(struct spool *sp, const char *kind, const char *id) HO_WUR;
 
+/*
+ * Indexes items that another process (a manual "healops-agent run" beside the
+ * daemon) wrote into the folder since it was opened.
+ */
+enum ho_code spool_rescan(struct spool *sp, struct ho_error *err) HO_WUR;
+
 /* Items held now, all kinds. */
 size_t spool_depth(struct spool *sp);
 /* Items dropped because the spool was full, since it was created. */

@@ -1,10 +1,15 @@
 /*
- * HTTP client over libcurl (easy interface). One handle per struct httpc is
- * reused across requests so the connection (and its TLS session) stays alive.
- * Every per-request option is set again on each request so nothing of a
- * previous request (a body, a method, a header) leaks into the next.
+ * HTTP client over libcurl's easy interface (HTTP/1.1, RFC 9112). One easy
+ * handle per struct httpc is reused across requests so the connection (and
+ * its TLS session) stays alive. Options that never change are set once in
+ * httpc_new; everything that belongs to one request (method, body, headers,
+ * URL, callbacks' data, size cap) is set again on every request, so nothing
+ * of a previous request leaks into the next (a GET after a POST sends no
+ * body). The bearer token is secret: it is never logged and every copy we
+ * make of the Authorization line is wiped after the transfer.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +20,30 @@
 #include "buf.h"
 #include "crypto.h"
 #include "httpc.h"
+#include "log.h"
 #include "mem.h"
+
+#ifndef HO_VERSION
+#define HO_VERSION "dev"
+#endif
+
+#define HTTPC_TIMEOUT_MS         30000L
+#define HTTPC_CONNECT_TIMEOUT_MS 10000L
+#define HTTPC_KEEPIDLE_S         60L
+#define HTTPC_KEEPINTVL_S        20L
 
 struct httpc {
     CURL *curl;
-    struct httpc_opts opts;
-    char *ca_file;
+    char *ca_file; /* owned copies of opts, NULL when unset */
     char *client_cert;
     char *client_key;
-    char errbuf[CURL_ERROR_SIZE];
+    long timeout_ms;
+    long connect_timeout_ms;
+    int insecure;
+    char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: curl's detail of a failure */
 };
 
+/* State of one transfer, filled by the callbacks. */
 struct httpc_xfer {
     struct buf body;
     int too_big;
@@ -34,7 +52,10 @@ struct httpc_xfer {
 
 void httpc_global_init(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    if (cc != CURLE_OK)
+        fatalx("httpc: curl_global_init: %s", curl_easy_strerror(cc));
 }
 
 void httpc_global_cleanup(void)
@@ -42,23 +63,70 @@ void httpc_global_cleanup(void)
     curl_global_cleanup();
 }
 
+/* Sets the options that hold for every request of c; 0 on success. */
+static int httpc_setup(struct httpc *c)
+{
+    CURL *h = c->curl;
+    CURLcode cc = CURLE_OK;
+
+#define HTTPC_SET(opt, val)                                                                        \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(h, opt, val);                                                    \
+    } while (0)
+    HTTPC_SET(CURLOPT_NOSIGNAL, 1L);
+    HTTPC_SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    HTTPC_SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    HTTPC_SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    HTTPC_SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    HTTPC_SET(CURLOPT_TCP_KEEPIDLE, HTTPC_KEEPIDLE_S);
+    HTTPC_SET(CURLOPT_TCP_KEEPINTVL, HTTPC_KEEPINTVL_S);
+    HTTPC_SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    HTTPC_SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    HTTPC_SET(CURLOPT_FOLLOWLOCATION, 0L);
+    HTTPC_SET(CURLOPT_USERAGENT, "healops/" HO_VERSION);
+    if (c->ca_file != NULL)
+        HTTPC_SET(CURLOPT_CAINFO, c->ca_file);
+    if (c->client_cert != NULL) {
+        HTTPC_SET(CURLOPT_SSLCERT, c->client_cert);
+        HTTPC_SET(CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (c->client_key != NULL) {
+        HTTPC_SET(CURLOPT_SSLKEY, c->client_key);
+        HTTPC_SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    HTTPC_SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    HTTPC_SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+#undef HTTPC_SET
+    if (cc != CURLE_OK) {
+        log_warnx("httpc: cannot set up the client: %s", curl_easy_strerror(cc));
+        return -1;
+    }
+    return 0;
+}
+
 enum ho_code httpc_new(const struct httpc_opts *opts, struct httpc **out)
 {
     struct httpc *c = xcalloc(1, sizeof(*c));
 
-    c->curl = curl_easy_init();
-    if (c->curl == NULL) {
-        free(c);
-        return HO_EIO;
-    }
-    c->opts = *opts;
+    *out = NULL;
     c->ca_file = xstrdup(opts->ca_file);
     c->client_cert = xstrdup(opts->client_cert);
     c->client_key = xstrdup(opts->client_key);
-    if (c->opts.timeout_ms <= 0)
-        c->opts.timeout_ms = 30000;
-    if (c->opts.connect_timeout_ms <= 0)
-        c->opts.connect_timeout_ms = 10000;
+    c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : HTTPC_TIMEOUT_MS;
+    c->connect_timeout_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : HTTPC_CONNECT_TIMEOUT_MS;
+    c->insecure = opts->insecure;
+    c->curl = curl_easy_init();
+    if (c->curl == NULL) {
+        log_warnx("httpc: curl_easy_init failed");
+        httpc_free(c);
+        return HO_EIO;
+    }
+    if (httpc_setup(c) != 0) {
+        httpc_free(c);
+        return HO_EIO;
+    }
     *out = c;
     return HO_OK;
 }
@@ -67,7 +135,8 @@ void httpc_free(struct httpc *c)
 {
     if (c == NULL)
         return;
-    curl_easy_cleanup(c->curl);
+    if (c->curl != NULL)
+        curl_easy_cleanup(c->curl);
     free(c->ca_file);
     free(c->client_cert);
     free(c->client_key);
@@ -76,6 +145,8 @@ void httpc_free(struct httpc *c)
 
 void httpc_response_cleanup(struct httpc_response *resp)
 {
+    if (resp == NULL)
+        return;
     free(resp->body);
     resp->body = NULL;
     resp->body_len = 0;
@@ -88,138 +159,213 @@ static size_t httpc_on_body(char *data, size_t size, size_t nmemb, void *arg)
 
     if (buf_append(&x->body, data, n) != HO_OK) {
         x->too_big = 1;
-        return 0; /* aborts the transfer */
+        return 0; /* anything but n aborts the transfer */
     }
     return n;
 }
 
+/*
+ * Keeps the ETag of the final response: a status line (a 100 Continue before
+ * the real answer) starts a new header block and forgets what came before.
+ */
 static size_t httpc_on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct httpc_xfer *x = arg;
     size_t n = size * nmemb, len;
     const char *v;
 
-    if (n > 5 && strncasecmp(data, "etag:", 5) == 0) {
-        v = data + 5;
-        len = n - 5;
-        while (len > 0 && isspace((unsigned char)*v)) {
-            v++;
-            len--;
-        }
-        while (len > 0 && isspace((unsigned char)v[len - 1]))
-            len--;
-        if (len < sizeof(x->etag)) {
-            memcpy(x->etag, v, len);
-            x->etag[len] = '\0';
-        }
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        x->etag[0] = '\0';
+        return n;
+    }
+    if (n < 5 || strncasecmp(data, "etag:", 5) != 0)
+        return n;
+    v = data + 5;
+    len = n - 5;
+    while (len > 0 && isspace((unsigned char)*v)) {
+        v++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)v[len - 1]))
+        len--;
+    if (len < sizeof(x->etag)) {
+        memcpy(x->etag, v, len);
+        x->etag[len] = '\0';
+    } else {
+        x->etag[0] = '\0'; /* a cut ETag would never match: better none */
     }
     return n;
 }
 
-static void httpc_setup(struct httpc *c, struct httpc_xfer *x)
+/* 1 when s can go in a header value: no CR, LF or other control byte. */
+static int httpc_header_safe(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 && *s != '\t')
+            return 0;
+        if (*s == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Sets method and body. A GET first clears the body of a previous request
+ * (POSTFIELDS NULL) and then resets the method (HTTPGET, which also clears
+ * NOBODY and UPLOAD); CUSTOMREQUEST is cleared or set every time.
+ */
+static enum ho_code httpc_method(struct httpc *c, const char *method, const void *body,
+                                 size_t body_len, struct ho_error *err)
 {
     CURL *h = c->curl;
 
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "healops/" HO_VERSION);
-    if (c->ca_file != NULL)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-    if (c->client_cert != NULL)
-        curl_easy_setopt(h, CURLOPT_SSLCERT, c->client_cert);
-    if (c->client_key != NULL)
-        curl_easy_setopt(h, CURLOPT_SSLKEY, c->client_key);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->opts.insecure ? 0L : 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->opts.insecure ? 0L : 2L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, httpc_on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, httpc_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-}
-
-static void httpc_method(CURL *h, const char *method, const void *body, size_t body_len)
-{
     if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+        if (body != NULL && body_len > 0)
+            return ho_error_set(err, HO_EINVAL, NULL, "httpc: a GET has no body");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        return;
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+        return HO_OK;
     }
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    if (strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0)
+        return ho_error_set(err, HO_EINVAL, NULL, "httpc: unsupported method %.16s", method);
+    /* POSTFIELDS makes it a POST; PUT and DELETE only rename the method */
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body != NULL ? body : "");
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body != NULL ? body_len : 0));
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, strcmp(method, "POST") == 0 ? NULL : method);
+    return HO_OK;
 }
 
-/* Builds the request headers; the Authorization line is wiped after use. */
-static struct curl_slist *httpc_headers(const char *token, const char *content_type,
-                                        const char *if_none_match, char *auth, size_t auth_n)
+/* Appends a copy of line to *l; curl failing to allocate is out of memory. */
+static void httpc_header_add(struct curl_slist **l, const char *line)
 {
-    struct curl_slist *hdrs = NULL;
-    char line[256];
+    struct curl_slist *nl = curl_slist_append(*l, line);
 
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    if (token != NULL && token[0] != '\0') {
-        snprintf(auth, auth_n, "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
+    if (nl == NULL) {
+        log_error("httpc: out of memory building headers");
+        abort();
     }
-    if (content_type != NULL) {
-        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
-        hdrs = curl_slist_append(hdrs, line);
+    *l = nl;
+}
+
+/*
+ * Builds the request headers into *hdrs. The Authorization line is built in
+ * auth (the caller wipes it) and copied by curl into the list (which
+ * httpc_headers_free wipes).
+ */
+static enum ho_code httpc_headers(const char *method, const char *token, const char *content_type,
+                                  const char *if_none_match, struct buf *auth,
+                                  struct curl_slist **hdrs, struct ho_error *err)
+{
+    struct curl_slist *l = NULL;
+    char *line;
+
+    if ((token != NULL && !httpc_header_safe(token)) ||
+        (content_type != NULL && !httpc_header_safe(content_type)) ||
+        (if_none_match != NULL && !httpc_header_safe(if_none_match)))
+        return ho_error_set(err, HO_EINVAL, NULL, "httpc: control character in a header");
+    if (token != NULL && token[0] != '\0' &&
+        (buf_appends(auth, "Authorization: Bearer ") != HO_OK || buf_appends(auth, token) != HO_OK))
+        return ho_error_set(err, HO_EINVAL, NULL, "httpc: token too long");
+    /* no "Expect: 100-continue" round trip before large bodies */
+    httpc_header_add(&l, "Expect:");
+    httpc_header_add(&l, "Accept: application/json");
+    if (auth->len > 0)
+        httpc_header_add(&l, auth->data);
+    if (content_type != NULL && content_type[0] != '\0') {
+        line = xasprintf("Content-Type: %s", content_type);
+        httpc_header_add(&l, line);
+        free(line);
+    } else if (strcmp(method, "GET") != 0) {
+        httpc_header_add(&l, "Content-Type:"); /* not curl's default form type */
     }
     if (if_none_match != NULL && if_none_match[0] != '\0') {
-        snprintf(line, sizeof(line), "If-None-Match: %s", if_none_match);
-        hdrs = curl_slist_append(hdrs, line);
+        line = xasprintf("If-None-Match: %s", if_none_match);
+        httpc_header_add(&l, line);
+        free(line);
     }
-    return hdrs;
+    *hdrs = l;
+    return HO_OK;
 }
 
-enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
-                           const char *token, const char *content_type, const void *body,
-                           size_t body_len, const char *if_none_match, size_t max_response,
+/* Wipes every header line (one holds the token) and frees the list. */
+static void httpc_headers_free(struct curl_slist *hdrs)
+{
+    struct curl_slist *l;
+
+    for (l = hdrs; l != NULL; l = l->next)
+        crypto_wipe(l->data, strlen(l->data));
+    curl_slist_free_all(hdrs);
+}
+
+/* Turns a failed transfer into a code and a message for a person. */
+static enum ho_code httpc_fail(struct httpc *c, const struct httpc_xfer *x, CURLcode cc,
+                               const char *method, const char *url, size_t max_response,
+                               struct ho_error *err)
+{
+    char safe_url[200];
+
+    log_safe(safe_url, sizeof(safe_url), url);
+    if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+        return ho_error_set(err, HO_ETOOBIG, NULL, "%s %s: response larger than %zu bytes", method,
+                            safe_url, max_response);
+    return ho_error_set(err, cc == CURLE_OPERATION_TIMEDOUT ? HO_ETIMEOUT : HO_EIO, NULL,
+                        "%s %s: %s%s%s", method, safe_url, curl_easy_strerror(cc),
+                        c->errbuf[0] != '\0' ? ": " : "", c->errbuf);
+}
+
+enum ho_code httpc_request(struct httpc *c, const char *method, const char *url, const char *token,
+                           const char *content_type, const void *body, size_t body_len,
+                           const char *if_none_match, size_t max_response,
                            struct httpc_response *resp, struct ho_error *err)
 {
     struct httpc_xfer x;
     struct curl_slist *hdrs = NULL;
-    char auth[512];
+    struct buf auth;
     CURLcode cc;
-    enum ho_code rc = HO_OK;
+    long status = 0;
+    enum ho_code rc;
 
     memset(resp, 0, sizeof(*resp));
     memset(&x, 0, sizeof(x));
     buf_init(&x.body, max_response);
+    buf_init(&auth, 8192);
     c->errbuf[0] = '\0';
-    httpc_setup(c, &x);
-    httpc_method(c->curl, method, body, body_len);
-    hdrs = httpc_headers(token, content_type, if_none_match, auth, sizeof(auth));
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    rc = httpc_method(c, method, body, body_len, err);
+    if (rc != HO_OK)
+        goto out;
+    rc = httpc_headers(method, token, content_type, if_none_match, &auth, &hdrs, err);
+    if (rc != HO_OK)
+        goto out;
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, httpc_on_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, httpc_on_header);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &x);
+    /* refuses at once a response that announces a larger Content-Length */
+    curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)(max_response < (size_t)INT64_MAX ? max_response : 0));
     cc = curl_easy_perform(c->curl);
+    /* nothing of this request may outlive it in the handle: the list and x die here */
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdrs);
-    crypto_wipe(auth, sizeof(auth));
-    if (x.too_big) {
-        rc = ho_error_set(err, HO_ETOOBIG, "response", "response larger than %zu bytes",
-                          max_response);
-    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        rc = ho_error_set(err, HO_ETIMEOUT, "server", "%s: %s", curl_easy_strerror(cc),
-                          c->errbuf);
-    } else if (cc != CURLE_OK) {
-        rc = ho_error_set(err, HO_EIO, "server", "%s: %s", curl_easy_strerror(cc), c->errbuf);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, NULL);
+    if (cc != CURLE_OK) {
+        rc = httpc_fail(c, &x, cc, method, url, max_response, err);
+        goto out;
     }
-    if (rc != HO_OK) {
-        buf_cleanup(&x.body);
-        return rc;
-    }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    resp->status = status;
     resp->body_len = x.body.len;
     resp->body = buf_take(&x.body);
     memcpy(resp->etag, x.etag, sizeof(resp->etag));
-    return HO_OK;
+out:
+    httpc_headers_free(hdrs);
+    if (auth.data != NULL)
+        crypto_wipe(auth.data, auth.size);
+    buf_cleanup(&auth);
+    buf_cleanup(&x.body);
+    return rc;
 }
