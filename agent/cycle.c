@@ -101,6 +101,17 @@ enum ho_code cycle_run(const struct cycle_ops *ops, const struct manifest *pkg,
     out->check = xstrdup(c->name);
     out->started_at_ms = now;
     out->interval_s = c->interval_s;
+    out->environment = xstrdup(pkg->environment);
+    if (pkg->ntags > 0) {
+        size_t i;
+
+        out->tags = xcalloc(pkg->ntags, sizeof(*out->tags));
+        for (i = 0; i < pkg->ntags; i++) {
+            out->tags[i].key = xstrdup(pkg->tags[i].key);
+            out->tags[i].value = xstrdup(pkg->tags[i].value);
+        }
+        out->ntags = pkg->ntags;
+    }
     out->manual = opts->manual;
     out->operator_name = opts->manual ? xstrdup(opts->operator_name) : NULL;
     ops->test(ops->ctx, pkg, c, &out->test, &out->metrics, &out->nmetrics);

@@ -138,12 +138,20 @@ static void jr_metrics_free(struct metric *m, size_t n)
 
 void run_cleanup(struct run *r)
 {
+    size_t i;
+
     if (r == NULL)
         return;
     free(r->package);
     free(r->version);
     free(r->check);
     free(r->operator_name);
+    free(r->environment);
+    for (i = 0; i < r->ntags; i++) {
+        free(r->tags[i].key);
+        free(r->tags[i].value);
+    }
+    free(r->tags);
     free(r->test.output);
     free(r->repair.output);
     free(r->retest.output);
@@ -443,6 +451,19 @@ static enum ho_code jr_id(const cJSON *o, char *id, struct ho_error *err)
     return HO_OK;
 }
 
+/* The package's tags on a run: parsed as a metric's tags are, then moved over. */
+static enum ho_code jr_run_tags(const cJSON *o, struct run *r, struct ho_error *err)
+{
+    struct metric m;
+    enum ho_code rc;
+
+    memset(&m, 0, sizeof(m));
+    rc = jr_tags(jr_get(o, "tags"), &m, err);
+    r->tags = m.tags;
+    r->ntags = m.ntags;
+    return rc;
+}
+
 static enum ho_code jr_run_head(const cJSON *o, struct run *r, struct ho_error *err)
 {
     int64_t interval = 0;
@@ -466,6 +487,10 @@ static enum ho_code jr_run_head(const cJSON *o, struct run *r, struct ho_error *
     if (rc == HO_OK)
         rc = jr_int(o, "interval", 0, 0, JR_MAX_INTERVAL, &interval, err);
     r->interval_s = (int)interval;
+    if (rc == HO_OK)
+        rc = jr_string(o, "environment", JR_NOCTL, 64, &r->environment, err);
+    if (rc == HO_OK)
+        rc = jr_run_tags(o, r, err);
     if (!r->manual) {
         /* The operator means something only for a run by hand. */
         free(r->operator_name);
@@ -969,6 +994,17 @@ static void jw_run_head(struct jw *w, const struct run *r)
         jw_kstr(w, "operator", r->operator_name);
     if (r->interval_s != 0)
         jw_kint(w, "interval", r->interval_s);
+    if (r->environment != NULL)
+        jw_kstr(w, "environment", r->environment);
+    if (r->ntags > 0) {
+        size_t i;
+
+        jw_key(w, "tags");
+        jw_open(w, "{");
+        for (i = 0; i < r->ntags; i++)
+            jw_kstr(w, r->tags[i].key, r->tags[i].value);
+        jw_close(w, "}");
+    }
 }
 
 enum ho_code run_to_json(const struct run *r, struct buf *out)

@@ -82,6 +82,9 @@ struct run {
     int manual;               /* run by hand (healops-agent run) */
     char *operator_name;      /* owned, user who ran it by hand; JSON "operator" */
     int interval_s;           /* the check's interval (JSON "interval"), 0 = unknown */
+    char *environment;        /* owned, may be NULL: the package's environment */
+    struct tag *tags;         /* owned array: the package's tags (JSON "tags" object) */
+    size_t ntags;
     struct run_step test;
     struct run_step repair;
     struct run_step retest;

@@ -1646,9 +1646,47 @@ static void test_run_cleanup_accepts_null_and_zeroes(void **state)
     assert_true(is_zero(&m, sizeof(m)));
 }
 
+/* The package's environment and tags travel with the run, for the metric tags. */
+static void test_run_environment_and_tags_round_trip(void **state)
+{
+    static const char json[] =
+        "{\"id\":\"019a8f3e-0000-7000-8000-000000000001\",\"package\":\"nginx\","
+        "\"check\":\"nginx.running\",\"started_at\":\"2026-11-24T14:00:00Z\","
+        "\"duration_ms\":1,\"environment\":\"prod\",\"tags\":{\"team\":\"web\"},"
+        "\"test\":{\"status\":\"ok\",\"duration_ms\":1},\"outcome\":\"ok\"}";
+    struct run r, back;
+    struct ho_error err;
+    struct buf b;
+
+    (void)state;
+    assert_int_equal(run_parse(json, strlen(json), &r, &err), HO_OK);
+    assert_string_equal(r.environment, "prod");
+    assert_int_equal(r.ntags, 1);
+    assert_string_equal(r.tags[0].key, "team");
+    assert_string_equal(r.tags[0].value, "web");
+    buf_init(&b, 1 << 20);
+    assert_int_equal(run_to_json(&r, &b), HO_OK);
+    assert_int_equal(run_parse(b.data, b.len, &back, &err), HO_OK);
+    assert_string_equal(back.environment, "prod");
+    assert_string_equal(back.tags[0].value, "web");
+    run_cleanup(&back);
+    buf_cleanup(&b);
+    run_cleanup(&r);
+    {
+        static const char bad[] =
+            "{\"id\":\"019a8f3e-0000-7000-8000-000000000001\",\"package\":\"p\","
+            "\"check\":\"c\",\"started_at\":\"2026-11-24T14:00:00Z\",\"duration_ms\":1,"
+            "\"tags\":{\"team\":5},\"test\":{\"status\":\"ok\",\"duration_ms\":1},"
+            "\"outcome\":\"ok\"}";
+        assert_int_equal(run_parse(bad, strlen(bad), &r, &err), HO_EINVAL);
+        assert_string_equal(err.field, "tags");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_environment_and_tags_round_trip),
         cmocka_unit_test(test_run_enum_names),
         cmocka_unit_test(test_run_enum_parse_rejects),
         cmocka_unit_test(test_run_parse_full),
