@@ -34,7 +34,7 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/*_test.c))
 # $(call objs,BUILDDIR,SRCS)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all test unit unit-asan integration run clean bench fuzz install
+.PHONY: all test unit unit-asan integration run clean bench fuzz fuzz-smoke install
 CTL_BIN := $(if $(wildcard agent/ctl_main.c),$(BUILD)/healopsctl)
 all: $(BUILD)/healops-server $(BUILD)/healops-agent $(CTL_BIN)
 
@@ -89,6 +89,31 @@ $(eval $(call flavour,$(BUILD)/asan,$(SAN_CFLAGS)))
 UNIT_BINS      := $(patsubst tests/unit/%_test.c,$(BUILD)/tests/%_test,$(UNIT_SRCS))
 UNIT_ASAN_BINS := $(patsubst tests/unit/%_test.c,$(BUILD)/asan/tests/%_test,$(UNIT_SRCS))
 
+# --- fuzzing (clang libFuzzer + ASan/UBSan): one driver per parser in tests/fuzz ---
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) $(DEFS) \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(COMMON_SRCS) $(AGENT_SRCS))
+
+$(BUILD)/fuzz/obj/%.o: %.c $(wildcard common/*.h agent/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Iagent -Icommon -c $< -o $@
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iagent -Icommon -o $@ $^ $(LDLIBS)
+
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
+# make fuzz FUZZ_SECONDS=3600 for long runs; findings land in build/fuzz/crashes-NAME
+fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
+	sh tests/fuzz/run.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-smoke:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
 unit: $(UNIT_BINS)
 	sh tests/unit/run.sh $(UNIT_BINS)
 
@@ -105,6 +130,7 @@ test: all
 	$(MAKE) --no-print-directory unit || rc=1; \
 	$(MAKE) --no-print-directory unit-asan || rc=1; \
 	$(MAKE) --no-print-directory integration || rc=1; \
+	$(MAKE) --no-print-directory fuzz-smoke || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
 	exit $$rc
 

@@ -207,6 +207,27 @@ static int jr_has_ctl(const char *s)
     return 0;
 }
 
+static size_t jw_utf8_len(const unsigned char *p);
+
+/* 1 when s is well-formed UTF-8 (what the encoder writes; anything else is refused). */
+static int jr_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n;
+
+    while (*p != '\0') {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        n = jw_utf8_len(p);
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* Checks text s of field against flags and max bytes; what prefixes the message. */
 static enum ho_code jr_check_text(const char *s, const char *field, const char *what,
                                   unsigned flags, size_t max, struct ho_error *err)
@@ -219,6 +240,8 @@ static enum ho_code jr_check_text(const char *s, const char *field, const char *
         return ho_error_set(err, HO_ETOOBIG, field, "%smust be at most %zu bytes", what, max);
     if ((flags & JR_NOCTL) && jr_has_ctl(s))
         return ho_error_set(err, HO_EINVAL, field, "%smust not contain control characters", what);
+    if (!jr_utf8_valid(s))
+        return ho_error_set(err, HO_EINVAL, field, "%smust be valid UTF-8", what);
     return HO_OK;
 }
 
@@ -819,7 +842,11 @@ static size_t jw_escape(struct jw *w, const unsigned char *p)
         jw_raw(w, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
         return 3;
     }
-    jw_raw(w, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
+    /*
+     * A byte that is not UTF-8 becomes '?', one byte for one, so an output capped at
+     * RUN_MAX_OUTPUT stays within it once encoded (U+FFFD would triple it).
+     */
+    jw_raw(w, "?", 1);
     return 1;
 }
 

@@ -1254,18 +1254,18 @@ static const struct sanitize_case sanitize_cases[] = {
     {"\n\r\t\b\f\x01\x1f\x7f", "\n\r\t\b\f\x01\x1f\x7f"},
     {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
     {"\xe2\x80\xa8|\xe2\x80\xa9", "\xe2\x80\xa8|\xe2\x80\xa9"},
-    {"\xff", "\xef\xbf\xbd"},
-    {"a\x80z", "a\xef\xbf\xbdz"},
-    {"a\xc0\xafz", "a\xef\xbf\xbd\xef\xbf\xbdz"},             /* overlong '/' */
-    {"\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong, 3 bytes */
-    {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate D800 */
-    {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > U+10FFFF */
-    {"\xf8\x88", "\xef\xbf\xbd\xef\xbf\xbd"},
-    {"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"}, /* cut at the end */
-    {"\xe2\x82x", "\xef\xbf\xbd\xef\xbf\xbdx"},
-    {"\xc3", "\xef\xbf\xbd"},
-    {"\xf0\x9f\x98", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
-    {"\xc3\xa9\xc3", "\xc3\xa9\xef\xbf\xbd"},
+    {"\xff", "?"},
+    {"a\x80z", "a?z"},
+    {"a\xc0\xafz", "a??z"},             /* overlong '/' */
+    {"\xe0\x80\xaf", "???"}, /* overlong, 3 bytes */
+    {"\xed\xa0\x80", "???"}, /* surrogate D800 */
+    {"\xf4\x90\x80\x80", "????"}, /* > U+10FFFF */
+    {"\xf8\x88", "??"},
+    {"x\xe2\x82", "x??"}, /* cut at the end */
+    {"\xe2\x82x", "??x"},
+    {"\xc3", "?"},
+    {"\xf0\x9f\x98", "???"},
+    {"\xc3\xa9\xc3", "\xc3\xa9?"},
 };
 
 static void test_run_to_json_sanitizes_output(void **state)
@@ -1683,10 +1683,28 @@ static void test_run_environment_and_tags_round_trip(void **state)
     }
 }
 
+/* The server stores text only: a string that is not UTF-8 is refused, naming the field. */
+static void test_run_parse_refuses_invalid_utf8(void **state)
+{
+    static const char json[] =
+        "{\"id\":\"019a8f3e-0000-7000-8000-000000000001\",\"package\":\"p\","
+        "\"check\":\"c\",\"started_at\":\"2026-11-24T14:00:00Z\",\"duration_ms\":1,"
+        "\"test\":{\"status\":\"ok\",\"output\":\"a\xff\xfe\",\"duration_ms\":1},"
+        "\"outcome\":\"ok\"}";
+    struct run r;
+    struct ho_error err;
+
+    (void)state;
+    assert_int_equal(run_parse(json, strlen(json), &r, &err), HO_EINVAL);
+    assert_string_equal(err.field, "test.output");
+    assert_non_null(strstr(err.msg, "UTF-8"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_environment_and_tags_round_trip),
+        cmocka_unit_test(test_run_parse_refuses_invalid_utf8),
         cmocka_unit_test(test_run_enum_names),
         cmocka_unit_test(test_run_enum_parse_rejects),
         cmocka_unit_test(test_run_parse_full),
