@@ -141,3 +141,7 @@ run:
 
 clean:
 	rm -rf $(BUILD)
+
+# Benchmarks (make bench) and installation (make install) live in their own files.
+-include tests/bench/bench.mk
+-include deploy/install.mk
