@@ -23,6 +23,8 @@ python3
 sqlite3
 monitoring-plugins-basic
 procps
+clang
+libclang-rt-14-dev
 "
 
 say() {
