@@ -41,6 +41,8 @@ struct agent_config {
     long long spool_max_bytes;
     long long output_cap;
     long long send_timeout;    /* seconds per request */
+    int host_stats;            /* collect the built-in host stats */
+    long long host_stats_interval; /* seconds between host stats */
     int once;                  /* --once */
     int report_only;           /* never repair */
     int json;                  /* run: print JSON */
@@ -74,7 +76,7 @@ enum ho_code identity_enroll(struct agent *ag, struct httpc *hc, struct ho_error
 /* Copies the current token into out (size n); "" when not enrolled. */
 void identity_token(struct agent *ag, char *out, size_t n);
 
-/* sender.c: moving spooled runs to the server. */
+/* sender.c: moving spooled runs and metric batches to the server. */
 
 /*
  * Sends spooled runs in batches until the spool holds none or max_batches were
@@ -90,6 +92,15 @@ enum ho_code sender_flush(struct agent *ag, struct httpc *hc, size_t max_batches
  */
 enum ho_code sender_send_items(struct agent *ag, struct httpc *hc, struct spool_item *items,
                                size_t n, size_t *sent, struct ho_error *err) HO_WUR;
+/*
+ * Posts spooled metric batches (kind "metrics"), oldest first, one per request
+ * to /api/v1/metrics, until none are left or max_items were posted. Answered
+ * 200 they leave the spool; 400 and 413 drop them with a log line (they can
+ * never pass); 401/403 are HO_EAUTH, anything else HO_EIO/HO_ETIMEOUT (the
+ * batch stays for the next try). *sent counts batches the server acknowledged.
+ */
+enum ho_code sender_flush_metrics(struct agent *ag, struct httpc *hc, size_t max_items,
+                                  size_t *sent, struct ho_error *err) HO_WUR;
 /* Posts a heartbeat (version, packages, spool depth, dropped count). */
 enum ho_code sender_heartbeat(struct agent *ag, struct httpc *hc, struct ho_error *err) HO_WUR;
 /* Makes an HTTP client from the configuration. */
@@ -97,7 +108,7 @@ enum ho_code sender_client(struct agent *ag, struct httpc **out) HO_WUR;
 
 /* daemon.c: the scheduler, workers and sender thread; returns at SIGTERM/SIGINT. */
 int daemon_main(struct agent *ag);
-/* --once: every check once, send, exit status 0 when all was sent. */
+/* --once: every check and stat once, send, exit status 0 when all was sent. */
 int daemon_once(struct agent *ag);
 /* Runs one check of one package now; fills out. Used by daemon and manual runs. */
 enum ho_code agent_run_check(struct agent *ag, const struct manifest *pkg,
@@ -105,5 +116,12 @@ enum ho_code agent_run_check(struct agent *ag, const struct manifest *pkg,
                              int manual, const char *operator_name, struct run *out) HO_WUR;
 /* Stores a run in the spool (crash-safe). */
 enum ho_code agent_spool_run(struct agent *ag, const struct run *r, struct ho_error *err) HO_WUR;
+/*
+ * Stores one collection of metrics (n > 0, at most COLLECTOR_MAX_METRICS) in the
+ * spool as one item of kind "metrics": the body of POST /api/v1/metrics with a
+ * new UUIDv7 batch id.
+ */
+enum ho_code agent_spool_metrics(struct agent *ag, const struct metric *m, size_t n,
+                                 struct ho_error *err) HO_WUR;
 
 #endif

@@ -1,10 +1,11 @@
 /*
- * The agent daemon: a scheduler thread fires each check on its interval (the
- * monotonic clock; the first run delayed by a random splay so a fleet does not
- * fire in the same second), worker threads run the cycles, every run goes to
- * the spool first, and a sender thread moves the spool to the server with
- * exponential backoff and jitter while the server is away. The checks keep
- * running whatever the server does.
+ * The agent daemon: a scheduler thread fires each check and each stats
+ * collector on its interval (the monotonic clock; the first run delayed by a
+ * random splay so a fleet does not fire in the same second), worker threads run
+ * the cycles and collections, every run and every collection (one metric batch)
+ * goes to the spool first, and a sender thread moves the spool to the server
+ * with exponential backoff and jitter while the server is away. Checks and
+ * stats keep running whatever the server does.
  */
 #include <errno.h>
 #include <signal.h>
@@ -16,8 +17,10 @@
 #include "agent.h"
 #include "buf.h"
 #include "clock.h"
+#include "collector.h"
 #include "cycle.h"
 #include "guard.h"
+#include "host_stats.h"
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
@@ -26,13 +29,23 @@
 #define DAEMON_BACKOFF_MIN_MS 1000
 #define DAEMON_BACKOFF_MAX_MS 60000
 #define DAEMON_RESCAN_MS      30000
+#define DAEMON_HOST_BASE_MS   1000 /* host stats wait this long after their CPU/net base */
+
+enum job_kind {
+    JOB_CHECK = 0, /* a check cycle */
+    JOB_STAT,      /* a package's stats collector */
+    JOB_HOST       /* the built-in host stats */
+};
 
 struct job {
-    const struct manifest *pkg;
-    const struct manifest_check *check;
-    struct cycle_guard guard; /* loop guard of this check */
+    enum job_kind kind;
+    const struct manifest *pkg;         /* NULL for JOB_HOST */
+    const struct manifest_check *check; /* JOB_CHECK */
+    const struct manifest_stat *stat;   /* JOB_STAT */
+    int interval_s;
+    struct cycle_guard guard; /* loop guard of a check */
     int64_t next_ms;          /* monotonic time of the next run */
-    int running;
+    int running;              /* queued or running; only its worker touches its state */
 };
 
 struct daemon {
@@ -48,6 +61,9 @@ struct daemon {
     int spooled;              /* runs spooled since the sender last looked */
     struct guard_store *guards; /* loop-guard memory across restarts */
     int64_t next_rescan;        /* monotonic ms of the next spool folder rescan */
+    size_t nchecks, nstats;     /* jobs by kind */
+    struct host_stats *host;    /* NULL unless host stats are on; used by its job only */
+    int64_t host_base_ms;       /* monotonic ms of the host stats' first CPU/net sample */
 };
 
 static volatile sig_atomic_t daemon_signalled;
@@ -100,6 +116,26 @@ enum ho_code agent_spool_run(struct agent *ag, const struct run *r, struct ho_er
     return rc;
 }
 
+enum ho_code agent_spool_metrics(struct agent *ag, const struct metric *m, size_t n,
+                                 struct ho_error *err)
+{
+    char id[CRYPTO_UUID_LEN];
+    struct buf b;
+    enum ho_code rc;
+
+    if (crypto_uuid_v7(clock_wall_ms(), id) != HO_OK)
+        return ho_error_set(err, HO_EIO, "id", "cannot make a batch id");
+    buf_init(&b, COLLECTOR_MAX_BODY);
+    rc = collector_batch_to_json(id, m, n, &b);
+    if (rc != HO_OK) {
+        buf_cleanup(&b);
+        return ho_error_set(err, rc, "metrics", "batch of %zu metrics too large to encode", n);
+    }
+    rc = spool_append(ag->spool, "metrics", id, b.data, b.len, err);
+    buf_cleanup(&b);
+    return rc;
+}
+
 static void daemon_log_run(const struct run *r)
 {
     if (r->outcome == RUN_OUTCOME_OK)
@@ -113,8 +149,49 @@ static void daemon_log_run(const struct run *r)
                                    : "");
 }
 
-/* Runs job j and spools the run; called by workers and by --once. */
-static void daemon_run_job(struct daemon *d, struct job *j)
+static void daemon_metrics_free(struct metric *m, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        metric_cleanup(&m[i]);
+    free(m);
+}
+
+/* Spools one collection (nothing when it is empty) and frees it. */
+static void daemon_spool_metrics(struct daemon *d, const char *what, struct metric *m, size_t n)
+{
+    struct ho_error err;
+
+    ho_error_clear(&err);
+    if (n > 0 && agent_spool_metrics(d->ag, m, n, &err) != HO_OK)
+        log_warnx("spool: %zu metrics of %s lost: %s", n, what, err.msg);
+    daemon_metrics_free(m, n);
+}
+
+static void daemon_run_stat(struct daemon *d, struct job *j)
+{
+    struct metric *m = NULL;
+    size_t n = 0;
+    char *what = xasprintf("stats %s/%s", j->pkg->name, j->stat->name);
+
+    collector_run(&d->ag->probe, j->pkg, j->stat, &m, &n);
+    daemon_spool_metrics(d, what, m, n);
+    free(what);
+}
+
+static void daemon_run_host(struct daemon *d)
+{
+    struct metric *m = NULL;
+    size_t n = 0;
+
+    host_stats_collect(d->host, clock_wall_ms(), clock_mono_ms(), &m, &n);
+    log_debug("host stats: %zu metrics", n);
+    daemon_spool_metrics(d, "host stats", m, n);
+}
+
+/* Runs check job j and spools the run. */
+static void daemon_run_check(struct daemon *d, struct job *j)
 {
     struct run r;
     struct ho_error err;
@@ -135,6 +212,22 @@ static void daemon_run_job(struct daemon *d, struct job *j)
     run_cleanup(&r);
 }
 
+/* Runs job j and spools what it made; called by workers and by --once. */
+static void daemon_run_job(struct daemon *d, struct job *j)
+{
+    switch (j->kind) {
+    case JOB_CHECK:
+        daemon_run_check(d, j);
+        break;
+    case JOB_STAT:
+        daemon_run_stat(d, j);
+        break;
+    case JOB_HOST:
+        daemon_run_host(d);
+        break;
+    }
+}
+
 static void *daemon_worker(void *arg)
 {
     struct daemon *d = arg;
@@ -153,7 +246,7 @@ static void *daemon_worker(void *arg)
         daemon_run_job(d, j);
         pthread_mutex_lock(&d->lock);
         j->running = 0;
-        j->next_ms = clock_mono_ms() + (int64_t)j->check->interval_s * 1000;
+        j->next_ms = clock_mono_ms() + (int64_t)j->interval_s * 1000;
         d->spooled++;
         pthread_cond_broadcast(&d->sendable);
     }
@@ -234,13 +327,19 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
     if (sent > 0)
         log_debug("sender: %zu runs acknowledged, %zu left", sent, spool_depth(d->ag->spool));
     if (rc == HO_OK) {
+        rc = sender_flush_metrics(d->ag, hc, 200, &sent, &err);
+        if (sent > 0)
+            log_debug("sender: %zu metric batches acknowledged, %zu left", sent,
+                      spool_depth(d->ag->spool));
+    }
+    if (rc == HO_OK) {
         if (*backoff != 0)
             log_info("sender: server reachable again; spool holds %zu", spool_depth(d->ag->spool));
         *backoff = 0;
         return spool_depth(d->ag->spool) > 0 ? 0 : 5000;
     }
     if (*backoff == 0)
-        log_warnx("sender: %s; keeping runs in the spool (%zu) and retrying", err.msg,
+        log_warnx("sender: %s; keeping items in the spool (%zu) and retrying", err.msg,
                   spool_depth(d->ag->spool));
     *backoff = daemon_backoff(*backoff);
     return *backoff;
@@ -272,39 +371,64 @@ static void *daemon_sender(void *arg)
     return NULL;
 }
 
-static int64_t daemon_splay(struct daemon *d, const struct manifest_check *c)
+static int64_t daemon_splay(struct daemon *d, int interval_s)
 {
     uint32_t r = 0;
     int64_t max = d->ag->cfg.splay * 1000;
 
-    if (max > (int64_t)c->interval_s * 1000)
-        max = (int64_t)c->interval_s * 1000;
+    if (max > (int64_t)interval_s * 1000)
+        max = (int64_t)interval_s * 1000;
     if (max <= 0 || crypto_random(&r, sizeof(r)) != HO_OK)
         return 0;
     return (int64_t)(r % (uint32_t)max);
 }
 
+static struct job *daemon_add_job(struct daemon *d, enum job_kind kind,
+                                  const struct manifest *pkg, int interval_s, int64_t now)
+{
+    struct job *j = &d->jobs[d->njobs++];
+
+    j->kind = kind;
+    j->pkg = pkg;
+    j->interval_s = interval_s;
+    j->next_ms = now + daemon_splay(d, interval_s);
+    return j;
+}
+
 static void daemon_build_jobs(struct daemon *d)
 {
     struct agent *ag = d->ag;
-    size_t i, k, n = 0;
+    size_t i, k, n = 1;
     int64_t now = clock_mono_ms();
+    struct job *j;
     char *key;
 
     for (i = 0; i < ag->npackages; i++)
-        n += ag->packages[i].nchecks;
-    d->jobs = xcalloc(n + 1, sizeof(*d->jobs));
-    d->queue = xcalloc(n + 1, sizeof(*d->queue));
+        n += ag->packages[i].nchecks + ag->packages[i].nstats;
+    d->jobs = xcalloc(n, sizeof(*d->jobs));
+    d->queue = xcalloc(n, sizeof(*d->queue));
     for (i = 0; i < ag->npackages; i++) {
         for (k = 0; k < ag->packages[i].nchecks; k++) {
-            struct job *j = &d->jobs[d->njobs++];
-            j->pkg = &ag->packages[i];
+            j = daemon_add_job(d, JOB_CHECK, &ag->packages[i],
+                               ag->packages[i].checks[k].interval_s, now);
             j->check = &ag->packages[i].checks[k];
-            j->next_ms = now + daemon_splay(d, j->check);
             key = xasprintf("%s/%s", j->pkg->name, j->check->name);
             guard_store_get(d->guards, key, &j->guard);
             free(key);
+            d->nchecks++;
         }
+        for (k = 0; k < ag->packages[i].nstats; k++) {
+            j = daemon_add_job(d, JOB_STAT, &ag->packages[i], ag->packages[i].stats[k].interval_s,
+                               now);
+            j->stat = &ag->packages[i].stats[k];
+            d->nstats++;
+        }
+    }
+    if (d->host != NULL) {
+        j = daemon_add_job(d, JOB_HOST, NULL, (int)ag->cfg.host_stats_interval, now);
+        /* rates need a base at least a second old */
+        if (j->next_ms < d->host_base_ms + DAEMON_HOST_BASE_MS)
+            j->next_ms = d->host_base_ms + DAEMON_HOST_BASE_MS;
     }
 }
 
@@ -338,6 +462,7 @@ static void daemon_free(struct daemon *d)
         cycle_guard_cleanup(&d->jobs[i].guard);
     free(d->jobs);
     free(d->queue);
+    host_stats_free(d->host);
     guard_store_close(d->guards);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->work);
@@ -361,6 +486,11 @@ static void daemon_init(struct daemon *d, struct agent *ag)
     if (guard_store_open(path, &d->guards) != HO_OK)
         fatalx("guard: cannot open %s", path);
     free(path);
+    if (ag->cfg.host_stats) {
+        d->host = host_stats_new("/proc");
+        d->host_base_ms = clock_mono_ms();
+        host_stats_sample(d->host, d->host_base_ms);
+    }
     daemon_build_jobs(d);
 }
 
@@ -387,8 +517,8 @@ int daemon_main(struct agent *ag)
     for (i = 0; i < nw; i++)
         pthread_create(&workers[i], NULL, daemon_worker, &d);
     pthread_create(&sender, NULL, daemon_sender, &d);
-    log_info("agent %s running %zu checks from %zu packages", ag->cfg.name, d.njobs,
-             ag->npackages);
+    log_info("agent %s running %zu checks and %zu stats from %zu packages%s", ag->cfg.name,
+             d.nchecks, d.nstats, ag->npackages, d.host != NULL ? ", and host stats" : "");
     pthread_mutex_lock(&d.lock);
     while (!daemon_signalled) {
         wait = daemon_schedule(&d);
@@ -413,12 +543,17 @@ int daemon_once(struct agent *ag)
     struct daemon d;
     struct httpc *hc = NULL;
     struct ho_error err;
-    size_t i, sent = 0;
+    size_t i, sent = 0, batches = 0;
+    int64_t wait;
     int ret = 0;
 
     daemon_init(&d, ag);
-    for (i = 0; i < d.njobs; i++)
+    for (i = 0; i < d.njobs; i++) {
+        wait = d.host_base_ms + DAEMON_HOST_BASE_MS - clock_mono_ms();
+        if (d.jobs[i].kind == JOB_HOST && wait > 0)
+            usleep((useconds_t)wait * 1000); /* CPU and network rates need two samples */
         daemon_run_job(&d, &d.jobs[i]);
+    }
     ho_error_clear(&err);
     if (sender_client(ag, &hc) != HO_OK) {
         ret = 1;
@@ -427,13 +562,15 @@ int daemon_once(struct agent *ag)
     } else {
         if (sender_heartbeat(ag, hc, &err) != HO_OK)
             log_warnx("heartbeat: %s", err.msg);
-        if (sender_flush(ag, hc, SIZE_MAX, &sent, &err) != HO_OK) {
-            log_warnx("send: %s; %zu runs stay in the spool", err.msg, spool_depth(ag->spool));
+        if (sender_flush(ag, hc, SIZE_MAX, &sent, &err) != HO_OK ||
+            sender_flush_metrics(ag, hc, SIZE_MAX, &batches, &err) != HO_OK) {
+            log_warnx("send: %s; %zu items stay in the spool", err.msg, spool_depth(ag->spool));
             ret = 1;
         }
     }
-    log_info("once: %zu checks run, %zu runs acknowledged, %zu in the spool", d.njobs, sent,
-             spool_depth(ag->spool));
+    log_info("once: %zu checks and %zu stats run, %zu runs and %zu metric batches acknowledged, "
+             "%zu in the spool",
+             d.nchecks, d.nstats + (d.host != NULL), sent, batches, spool_depth(ag->spool));
     httpc_free(hc);
     daemon_free(&d);
     return ret;

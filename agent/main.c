@@ -1,7 +1,7 @@
 /*
  * healops-agent: the node agent (DESIGN.md sections 4 and 10a).
  *   healops-agent [options]                       run every check on its schedule
- *   healops-agent --once [options]                every check once, send, exit
+ *   healops-agent --once [options]                every check and stat once, send, exit
  *   healops-agent run PACKAGE/CHECK [--report-only] [--json] [options]
  */
 #include <errno.h>
@@ -65,8 +65,12 @@ static const struct config_option agent_options[] = {
         "bytes of output kept per stream (default 65536)"),
     OPT("send_timeout", "--send-timeout", CONFIG_INT, send_timeout, 1, 600, "SECONDS",
         "timeout of one request to the server (default 30)"),
+    OPT("host_stats.enabled", "--host-stats", CONFIG_BOOL, host_stats, 0, 0, NULL,
+        "collect host stats: load, CPU, memory, disks, network (default false)"),
+    OPT("host_stats.interval", "--host-stats-interval", CONFIG_INT, host_stats_interval, 5,
+        86400, "SECONDS", "host stats period (default 60)"),
     OPT("once", "--once", CONFIG_BOOL, once, 0, 0, NULL,
-        "run every check once, send, and exit"),
+        "run every check and stat once, send, and exit"),
     OPT("report_only", "--report-only", CONFIG_BOOL, report_only, 0, 0, NULL,
         "test and report, never repair"),
     OPT("json", "--json", CONFIG_BOOL, json, 0, 0, NULL, "run: print the run as JSON"),
@@ -75,7 +79,7 @@ static const struct config_option agent_options[] = {
 
 static const char agent_usage[] =
     "usage: healops-agent [options]                 run every check on its schedule\n"
-    "       healops-agent --once [options]          every check once, send, exit\n"
+    "       healops-agent --once [options]          every check and stat once, send, exit\n"
     "       healops-agent run PACKAGE/CHECK [--report-only] [--json] [options]\n"
     "                                               run one check now; exit with its\n"
     "                                               Nagios code (0 ok .. 3 unknown)";
@@ -99,6 +103,7 @@ static void agent_defaults(struct agent_config *c)
     c->spool_max_bytes = 256LL * 1024 * 1024;
     c->output_cap = RUN_MAX_OUTPUT;
     c->send_timeout = 30;
+    c->host_stats_interval = 60;
 }
 
 static int agent_mkdir(const char *path)
@@ -138,7 +143,8 @@ static int agent_load_packages(struct agent *ag, int strict)
             bad++;
             continue;
         }
-        log_info("package %s %s: %zu checks from %s", m->name, m->version, m->nchecks, m->dir);
+        log_info("package %s %s: %zu checks and %zu stats from %s", m->name, m->version,
+                 m->nchecks, m->nstats, m->dir);
         ag->npackages++;
     }
     if (bad > 0 && strict)
@@ -332,7 +338,7 @@ static int agent_check_config(struct agent *ag, int manual)
         fprintf(stderr, "healops-agent: --server is required (see --help)\n");
         return -1;
     }
-    if (ag->cfg.package_dirs.n == 0) {
+    if (ag->cfg.package_dirs.n == 0 && (manual || !ag->cfg.host_stats)) {
         fprintf(stderr, "healops-agent: no packages: give --package-dir DIR\n");
         return -1;
     }
@@ -386,7 +392,7 @@ int main(int argc, char **argv)
         ret = agent_run_one(&ag, cli.positional[1]);
     else if (ag.cfg.once)
         ret = daemon_once(&ag);
-    else if (ag.npackages == 0)
+    else if (ag.npackages == 0 && !ag.cfg.host_stats)
         fprintf(stderr, "healops-agent: no valid package to run\n");
     else
         ret = daemon_main(&ag);
