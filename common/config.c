@@ -40,7 +40,7 @@ void config_free(const struct config_option *opts, size_t nopts, void *target)
     char *base = target;
 
     for (i = 0; i < nopts; i++) {
-        if (opts[i].type == CONFIG_STRING) {
+        if (opts[i].type == CONFIG_STRING || opts[i].type == CONFIG_RAW) {
             char **p = (char **)(void *)(base + opts[i].offset);
             free(*p);
             *p = NULL;
@@ -118,6 +118,12 @@ static enum ho_code config_set_str(const struct config_option *o, void *target, 
         return HO_OK;
     case CONFIG_IGNORED:
         return HO_OK;
+    case CONFIG_RAW:
+        if (strlen(val) > (size_t)(max > 0 ? max : 4096))
+            return ho_error_set(err, HO_EINVAL, field, "too long");
+        free(*(char **)slot);
+        *(char **)slot = xstrdup(val);
+        return HO_OK;
     }
     return HO_EINVAL;
 }
@@ -182,6 +188,16 @@ static enum ho_code config_set_json(const struct config_option *o, void *target,
     case CONFIG_IGNORED:
         log_warnx("config: key %s is accepted but not used by this version", o->key);
         return HO_OK;
+    case CONFIG_RAW: {
+        char *text = cJSON_PrintUnformatted(v);
+        enum ho_code rc;
+
+        if (text == NULL)
+            return ho_error_set(err, HO_EINVAL, o->key, "cannot be printed back as JSON");
+        rc = config_set_str(o, target, text, 0, err);
+        cJSON_free(text);
+        return rc;
+    }
     }
     return HO_EINVAL;
 }

@@ -19,7 +19,9 @@ enum config_type {
     CONFIG_BOOL,    /* int 0/1; a flag without value sets 1 */
     CONFIG_LIST,    /* struct config_list of strings; repeated flags append */
     CONFIG_LABELS,  /* struct config_list of "key=value"; JSON object or KEY=VALUE flags */
-    CONFIG_IGNORED  /* a documented key this build accepts but does not use yet */
+    CONFIG_IGNORED, /* a documented key this build accepts but does not use yet */
+    CONFIG_RAW      /* char * (owned): the value's JSON text, for its module to parse and
+                       validate (arrays of objects); from a flag, the flag's text as is */
 };
 
 struct config_list {
@@ -32,7 +34,8 @@ struct config_option {
     const char *flag;    /* "--tls-cert", or NULL for file-only keys */
     enum config_type type;
     size_t offset;       /* offsetof(struct ..., field) */
-    long long min, max;  /* CONFIG_INT bounds; string max length for CONFIG_STRING (0 = 4096) */
+    long long min, max;  /* CONFIG_INT bounds; max length for CONFIG_STRING and CONFIG_RAW
+                            (0 = 4096) */
     const char *metavar; /* "FILE" in --help */
     const char *help;    /* one line */
 };

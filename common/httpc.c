@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -40,6 +41,7 @@ struct httpc {
     long timeout_ms;
     long connect_timeout_ms;
     int insecure;
+    char *auth_scheme; /* NULL = "Bearer" */
     char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: curl's detail of a failure */
 };
 
@@ -48,6 +50,7 @@ struct httpc_xfer {
     struct buf body;
     int too_big;
     char etag[HTTPC_ETAG_MAX];
+    long retry_after_s; /* -1 = absent */
 };
 
 void httpc_global_init(void)
@@ -140,7 +143,14 @@ void httpc_free(struct httpc *c)
     free(c->ca_file);
     free(c->client_cert);
     free(c->client_key);
+    free(c->auth_scheme);
     free(c);
+}
+
+void httpc_set_auth_scheme(struct httpc *c, const char *scheme)
+{
+    free(c->auth_scheme);
+    c->auth_scheme = scheme != NULL && strcmp(scheme, "Bearer") != 0 ? xstrdup(scheme) : NULL;
 }
 
 void httpc_response_cleanup(struct httpc_response *resp)
@@ -165,8 +175,35 @@ static size_t httpc_on_body(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /*
- * Keeps the ETag of the final response: a status line (a 100 Continue before
- * the real answer) starts a new header block and forgets what came before.
+ * Retry-After (RFC 9110 section 10.2.3): delay-seconds or an HTTP-date, as
+ * seconds from now (0 for a date in the past); -1 when it reads as neither.
+ */
+static long httpc_retry_after(const char *v, size_t len)
+{
+    char text[64];
+    uint64_t secs = 0;
+    time_t when, now;
+    size_t i;
+
+    if (len == 0 || len >= sizeof(text))
+        return -1;
+    memcpy(text, v, len);
+    text[len] = '\0';
+    for (i = 0; i < len && isdigit((unsigned char)text[i]); i++)
+        secs = secs < 100000000 ? secs * 10 + (uint64_t)(text[i] - '0') : secs;
+    if (i == len)
+        return (long)secs;
+    when = curl_getdate(text, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    now = time(NULL);
+    return when > now ? (long)(when - now) : 0;
+}
+
+/*
+ * Keeps the ETag and Retry-After of the final response: a status line (a 100
+ * Continue before the real answer) starts a new header block and forgets what
+ * came before.
  */
 static size_t httpc_on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -176,6 +213,19 @@ static size_t httpc_on_header(char *data, size_t size, size_t nmemb, void *arg)
 
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         x->etag[0] = '\0';
+        x->retry_after_s = -1;
+        return n;
+    }
+    if (n >= 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+        v = data + 12;
+        len = n - 12;
+        while (len > 0 && isspace((unsigned char)*v)) {
+            v++;
+            len--;
+        }
+        while (len > 0 && isspace((unsigned char)v[len - 1]))
+            len--;
+        x->retry_after_s = httpc_retry_after(v, len);
         return n;
     }
     if (n < 5 || strncasecmp(data, "etag:", 5) != 0)
@@ -254,9 +304,10 @@ static void httpc_header_add(struct curl_slist **l, const char *line)
  * auth (the caller wipes it) and copied by curl into the list (which
  * httpc_headers_free wipes).
  */
-static enum ho_code httpc_headers(const char *method, const char *token, const char *content_type,
-                                  const char *if_none_match, struct buf *auth,
-                                  struct curl_slist **hdrs, struct ho_error *err)
+static enum ho_code httpc_headers(const char *method, const char *scheme, const char *token,
+                                  const char *content_type, const char *if_none_match,
+                                  struct buf *auth, struct curl_slist **hdrs,
+                                  struct ho_error *err)
 {
     struct curl_slist *l = NULL;
     char *line;
@@ -266,7 +317,8 @@ static enum ho_code httpc_headers(const char *method, const char *token, const c
         (if_none_match != NULL && !httpc_header_safe(if_none_match)))
         return ho_error_set(err, HO_EINVAL, NULL, "httpc: control character in a header");
     if (token != NULL && token[0] != '\0' &&
-        (buf_appends(auth, "Authorization: Bearer ") != HO_OK || buf_appends(auth, token) != HO_OK))
+        (buf_printf(auth, "Authorization: %s ", scheme) != HO_OK ||
+         buf_appends(auth, token) != HO_OK))
         return ho_error_set(err, HO_EINVAL, NULL, "httpc: token too long");
     /* no "Expect: 100-continue" round trip before large bodies */
     httpc_header_add(&l, "Expect:");
@@ -328,14 +380,17 @@ enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
     enum ho_code rc;
 
     memset(resp, 0, sizeof(*resp));
+    resp->retry_after_s = -1;
     memset(&x, 0, sizeof(x));
+    x.retry_after_s = -1;
     buf_init(&x.body, max_response);
     buf_init(&auth, 8192);
     c->errbuf[0] = '\0';
     rc = httpc_method(c, method, body, body_len, err);
     if (rc != HO_OK)
         goto out;
-    rc = httpc_headers(method, token, content_type, if_none_match, &auth, &hdrs, err);
+    rc = httpc_headers(method, c->auth_scheme != NULL ? c->auth_scheme : "Bearer", token,
+                       content_type, if_none_match, &auth, &hdrs, err);
     if (rc != HO_OK)
         goto out;
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
@@ -361,6 +416,7 @@ enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
     resp->body_len = x.body.len;
     resp->body = buf_take(&x.body);
     memcpy(resp->etag, x.etag, sizeof(resp->etag));
+    resp->retry_after_s = x.retry_after_s;
 out:
     httpc_headers_free(hdrs);
     if (auth.data != NULL)

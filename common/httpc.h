@@ -27,6 +27,7 @@ struct httpc_response {
     char *body;                /* owned, NUL-terminated, may be "" */
     size_t body_len;
     char etag[HTTPC_ETAG_MAX]; /* ETag header, "" when absent */
+    long retry_after_s;        /* Retry-After in seconds (delay or date), -1 when absent */
 };
 
 /* Call once in main before any thread starts (curl_global_init). */
@@ -36,9 +37,16 @@ void httpc_global_cleanup(void);
 /* Makes a client; opts is copied. */
 enum ho_code httpc_new(const struct httpc_opts *opts, struct httpc **out) HO_WUR;
 void httpc_free(struct httpc *c);
+/*
+ * Sets the scheme of the Authorization line httpc_request sends with a token:
+ * "Bearer" (the default, also for NULL), "Token" (InfluxDB 2), "Basic" (the token
+ * is then the base64 of user:password). scheme is copied.
+ */
+void httpc_set_auth_scheme(struct httpc *c, const char *scheme);
 
 /*
- * Sends one request. token (may be NULL) goes as "Authorization: Bearer".
+ * Sends one request. token (may be NULL) goes as "Authorization: Bearer" (or the
+ * scheme of httpc_set_auth_scheme).
  * if_none_match (may be NULL) goes as If-None-Match. A response body over
  * max_response bytes is an error (HO_ETOOBIG). Network and TLS failures are
  * HO_EIO / HO_ETIMEOUT with err saying why; any HTTP status is HO_OK with

@@ -38,6 +38,10 @@ void api_enroll(struct app *app, const struct api_request *req, struct api_respo
 void api_runs_post(struct app *app, const struct api_request *req, struct api_response *resp);
 void api_heartbeat(struct app *app, const struct api_request *req, struct api_response *resp);
 void api_tokens_post(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_metrics_post(struct app *app, const struct api_request *req, struct api_response *resp);
+/* Handlers (api_forwarders.c) */
+void api_forwarders_get(struct app *app, const struct api_request *req,
+                        struct api_response *resp);
 /* Handlers (api_query.c) */
 void api_runs_get(struct app *app, const struct api_request *req, struct api_response *resp,
                   int repairs_only);

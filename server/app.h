@@ -1,6 +1,7 @@
 /*
  * The server's context, built in main and passed to every handler
- * (after OpenBSD httpd's httpd_env): configuration and the store.
+ * (after OpenBSD httpd's httpd_env): configuration, the store and the
+ * forwarders.
  */
 #ifndef HO_APP_H
 #define HO_APP_H
@@ -10,6 +11,7 @@
 
 #include "config.h"
 
+struct forward;
 struct store;
 
 struct server_config {
@@ -25,11 +27,14 @@ struct server_config {
     long long threads;         /* HTTP worker threads */
     long long agent_silent_after; /* seconds without heartbeat or run */
     long long max_connections;
+    char *forwarders;          /* JSON text of the "forwarders" array (forward.h), may be NULL */
+    long long series_days;     /* points are kept this long for graphs (and until forwarded) */
 };
 
 struct app {
     struct server_config cfg;
     struct store *store;
+    struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
     int64_t started_at_ms;
 };
 

@@ -15,7 +15,9 @@
 #include "clock.h"
 #include "config.h"
 #include "crypto.h"
+#include "forward.h"
 #include "http.h"
+#include "httpc.h"
 #include "log.h"
 #include "mem.h"
 #include "store.h"
@@ -46,7 +48,10 @@ static const struct config_option server_options[] = {
         "HTTP worker threads (default 4)"),
     OPT("alerting.agent_silent_after", "--agent-silent-after", CONFIG_INT, agent_silent_after, 10,
         30 * 86400, "SECONDS", "an agent unheard of this long is silent (default 180)"),
-    OPT("forwarders", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("forwarders", NULL, CONFIG_RAW, forwarders, 0, 1024 * 1024, NULL,
+        "metric forwarders: [{\"type\": \"opentsdb|influxdb|graphite\", ...}]"),
+    OPT("series_days", "--series-days", CONFIG_INT, series_days, 1, 3650, "DAYS",
+        "keep metric points this long for graphs (default 7)"),
     OPT("receivers", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
     OPT("alerting.after_failures", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
     OPT("alerting.repeat_every", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
@@ -84,6 +89,7 @@ static void server_defaults(struct server_config *c)
     c->max_connections = 20000;
     c->threads = 4;
     c->agent_silent_after = 180;
+    c->series_days = 7;
 }
 
 static int server_apply_log_level(const struct server_config *c)
@@ -168,7 +174,7 @@ out:
     return ret;
 }
 
-static int server_serve(struct app *app)
+static int server_serve(struct app *app, struct forward_config *fcfg)
 {
     struct http_server *srv = NULL;
     struct ho_error err;
@@ -181,6 +187,9 @@ static int server_serve(struct app *app)
     if (store_open(app->cfg.db, &app->store, &err) != HO_OK)
         fatalx("database %s: %s", app->cfg.db, err.msg);
     log_info("store: %s schema version %d", app->cfg.db, store_schema_version(app->store));
+    httpc_global_init();
+    if (forward_start(app, fcfg, &app->forward, &err) != HO_OK)
+        fatalx("%s", err.msg);
     if (http_start(app, &srv, &err) != HO_OK)
         fatalx("%s: %s", err.field, err.msg);
     log_info("listening on https://%s (port %d) version=%s", app->cfg.listen, http_port(srv),
@@ -195,6 +204,9 @@ static int server_serve(struct app *app)
         pause();
     log_info("shutting down");
     http_stop(srv, 5000);
+    forward_stop(app->forward);
+    app->forward = NULL;
+    httpc_global_cleanup();
     store_close(app->store);
     app->store = NULL;
     log_info("stopped");
@@ -203,8 +215,9 @@ static int server_serve(struct app *app)
 
 int main(int argc, char **argv)
 {
+    struct forward_config *fcfg = NULL;
     struct app app;
-    struct config_cli cli;
+    struct config_cli cli = {0};
     struct ho_error err;
     int ret;
 
@@ -222,24 +235,32 @@ int main(int argc, char **argv)
         return ret;
     }
     ho_error_clear(&err);
+    ret = 2;
     if (config_parse(server_options, NOPTS, &app.cfg, argc - 1, argv + 1, &cli, &err) != HO_OK) {
         fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
-        return 2;
+        goto out;
     }
     if (cli.help) {
         config_print_help(stdout, server_usage, server_options, NOPTS);
-        free(cli.positional);
-        return 0;
+        ret = 0;
+        goto out;
     }
     if (cli.npositional != 0) {
         fprintf(stderr, "healops-server: unexpected argument \"%s\" (see --help)\n",
                 cli.positional[0]);
-        return 2;
+        goto out;
     }
-    free(cli.positional);
     if (server_apply_log_level(&app.cfg) != 0)
-        return 2;
-    ret = server_serve(&app);
+        goto out;
+    if (forward_config_parse(app.cfg.forwarders,
+                             app.cfg.forwarders != NULL ? strlen(app.cfg.forwarders) : 0, &fcfg,
+                             &err) != HO_OK) {
+        fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        goto out;
+    }
+    ret = server_serve(&app, fcfg); /* takes fcfg */
+out:
+    free(cli.positional);
     config_free(server_options, NOPTS, &app.cfg);
     return ret;
 }

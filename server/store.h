@@ -1,7 +1,8 @@
 /*
- * The server's store: agents, tokens, runs and the last state of every
- * agent x check. One interface, so another backend (PostgreSQL) can sit beside
- * the SQLite one (DESIGN.md section 11). Only store_sqlite.c knows SQL.
+ * The server's store: agents, tokens, runs, the last state of every
+ * agent x check, and metric points (the forwarders' outbox and the series
+ * history). One interface, so another backend (PostgreSQL) can sit beside the
+ * SQLite one (DESIGN.md section 11). Only store_sqlite*.c know SQL.
  * A store is safe to use from several threads (it serialises internally).
  */
 #ifndef HO_STORE_H
@@ -79,12 +80,81 @@ enum store_insert { STORE_INSERT_ACCEPTED = 0, STORE_INSERT_DUPLICATE };
  * Inserts n valid runs of one agent in one transaction, idempotent on run id
  * (a known id is a duplicate and changes nothing), updates the agent's last_seen
  * and the state of each agent x check when the run is newer than the one held.
- * results[i] says what happened to runs[i]. Commits before returning HO_OK;
+ * Each accepted run's points (points.h, points_from_run) go in the same
+ * transaction, so a duplicate adds none. results[i] says what happened to runs[i]. Commits before returning HO_OK;
  * on failure nothing is stored.
  */
 enum ho_code store_runs_insert(struct store *st, const char *agent_id,
                                const struct run *const *runs, size_t n, int64_t now_ms,
                                enum store_insert *results) HO_WUR;
+
+/*
+ * Stores one stat batch (POST /api/v1/metrics) of agent_id in one transaction,
+ * idempotent on batch_id (a lowercase UUID): a known id is STORE_INSERT_DUPLICATE
+ * and stores nothing. Otherwise the n metrics become points (points.h,
+ * points_from_stats) and the agent's last_seen moves. Commits before HO_OK;
+ * on failure nothing is stored. HO_ENOENT for an unknown agent.
+ */
+enum ho_code store_metrics_insert(struct store *st, const char *agent_id, const char *batch_id,
+                                  const struct metric *m, size_t n, int64_t now_ms,
+                                  enum store_insert *result) HO_WUR;
+
+struct point;
+
+/*
+ * Up to limit points with seq > after_seq, in seq order, into a new array *out
+ * of *n (caller frees with points_free; NULL and 0 when none).
+ */
+enum ho_code store_points_after(struct store *st, int64_t after_seq, size_t limit,
+                                struct point **out, size_t *n) HO_WUR;
+
+/*
+ * Deletes up to limit points with seq <= max_seq and ts < before_ms, in one
+ * short transaction (call again while *deleted == limit). The newest point is
+ * always kept: seq is a rowid and must never be handed out twice.
+ */
+enum ho_code store_points_prune(struct store *st, int64_t max_seq, int64_t before_ms,
+                                size_t limit, size_t *deleted) HO_WUR;
+
+/* Delivery progress of one forwarder (table forwarder_state) plus its backlog. */
+struct store_forwarder {
+    int64_t delivered_seq;      /* every point with seq <= this is delivered or dropped */
+    int64_t delivered;          /* points delivered, total */
+    int64_t dropped;            /* points the target refused for good */
+    int64_t failures;           /* failed attempts, total */
+    char *last_error;           /* owned, NULL = none ever */
+    int64_t last_attempt_at_ms; /* 0 = never */
+    int64_t last_success_at_ms; /* 0 = never */
+    int64_t pending;            /* points after delivered_seq (see store_forwarder_get) */
+    int64_t oldest_pending_ms;  /* ts of the first pending point, 0 = none */
+};
+
+/*
+ * Fills out for forwarder name (all zero for a name never recorded). pending is
+ * the seq distance from delivered_seq to the newest point, which is exact
+ * because pruning only removes delivered points; only a forwarder added after
+ * older points were pruned sees it overstated until it has caught up.
+ */
+enum ho_code store_forwarder_get(struct store *st, const char *name,
+                                 struct store_forwarder *out) HO_WUR;
+void store_forwarder_cleanup(struct store_forwarder *f);
+
+enum store_delivery {
+    STORE_DELIVERY_SENT = 0, /* the target took the batch */
+    STORE_DELIVERY_DROPPED,  /* the target refused it for good: skipped, counted */
+    STORE_DELIVERY_FAILED    /* a failed attempt; the batch will be sent again */
+};
+const char *store_delivery_str(enum store_delivery d);
+
+/*
+ * Records one attempt of forwarder name in one statement. SENT and DROPPED move
+ * delivered_seq up to upto_seq (never back) and add npoints to delivered or
+ * dropped; DROPPED and FAILED count a failure and keep error (may be NULL) as
+ * last_error. Every kind sets last_attempt_at; SENT sets last_success_at.
+ */
+enum ho_code store_forwarder_record(struct store *st, const char *name, enum store_delivery what,
+                                    int64_t upto_seq, int64_t npoints, const char *error,
+                                    int64_t now_ms) HO_WUR;
 
 struct run_query {
     const char *agent;   /* agent id or name, NULL = any */

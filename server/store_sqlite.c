@@ -1,5 +1,8 @@
 /*
- * The SQLite backend of server/store.h (DESIGN.md sections 5, 6 and 11).
+ * The SQLite backend of server/store.h (DESIGN.md sections 5, 6 and 11):
+ * open, migrations, tokens, agents, runs and state. store_sqlite_points.c has
+ * the metric points (each accepted run's go in by store_points_insert_run, in
+ * the same transaction); store_sqlite_impl.h is what the two share.
  *
  * One connection, serialised by our own mutex held for each public call. Statements
  * are prepared once (sqlite3_prepare_v3 + SQLITE_PREPARE_PERSISTENT) and every value
@@ -30,6 +33,7 @@
 #include "mem.h"
 #include "parse.h"
 #include "store.h"
+#include "store_sqlite_impl.h"
 
 /* The partial indexes of schema/001_init.sql say "outcome <> 0" and "manual <> 0". */
 _Static_assert(RUN_OUTCOME_OK == 0, "runs_not_ok assumes ok is 0");
@@ -199,7 +203,14 @@ struct store {
     sqlite3_stmt *s[ST_COUNT];
     sqlite3_stmt *runs_q[RQ_COMBOS]; /* prepared on first use */
     sqlite3_stmt *state_q[SQ_COMBOS];
+    struct store_cached *cache; /* store_stmt's statements of the other store_sqlite*.c */
+    size_t ncache;
     int ready; /* opened and migrated: close may run PRAGMA optimize */
+};
+
+struct store_cached {
+    const char *sql; /* static text; its address is the key */
+    sqlite3_stmt *s;
 };
 
 const char *token_scope_str(enum token_scope s)
@@ -234,7 +245,7 @@ enum ho_code token_scope_parse(const char *s, enum token_scope *out)
 
 /* ---- small helpers ---- */
 
-static enum ho_code store_fail(struct store *st, struct ho_error *err, const char *what)
+enum ho_code store_fail(struct store *st, struct ho_error *err, const char *what)
 {
     log_warnx("store: %s: %s", what, sqlite3_errmsg(st->db));
     return ho_error_set(err, HO_EDB, NULL, "database error (%s)", what);
@@ -242,7 +253,7 @@ static enum ho_code store_fail(struct store *st, struct ho_error *err, const cha
 
 /* Text parameters are bound SQLITE_STATIC: stmt_done clears them before the caller's
  * strings go away. */
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
+void store_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (v == NULL)
         sqlite3_bind_null(s, i);
@@ -250,20 +261,20 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
         sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-static void stmt_done(sqlite3_stmt *s)
+void store_stmt_done(sqlite3_stmt *s)
 {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 }
 
 /* Steps a statement that returns no rows to its end and readies it for the next use. */
-static enum ho_code HO_WUR stmt_exec(struct store *st, sqlite3_stmt *s, const char *what)
+enum ho_code store_stmt_exec(struct store *st, sqlite3_stmt *s, const char *what)
 {
     enum ho_code rc = HO_OK;
 
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_fail(st, NULL, what);
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -272,7 +283,7 @@ static int col_null(sqlite3_stmt *s, int i)
     return sqlite3_column_type(s, i) == SQLITE_NULL;
 }
 
-static char *col_dup(sqlite3_stmt *s, int i)
+char *store_col_dup(sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
 
@@ -293,30 +304,36 @@ static int col_int_or(sqlite3_stmt *s, int i, int dflt)
     return col_null(s, i) ? dflt : sqlite3_column_int(s, i);
 }
 
-static void store_lock(struct store *st)
+sqlite3 *store_db(struct store *st)
+{
+    return st->db;
+}
+
+void store_lock(struct store *st)
 {
     pthread_mutex_lock(&st->mu);
 }
 
-static void store_unlock(struct store *st)
+void store_unlock(struct store *st)
 {
     pthread_mutex_unlock(&st->mu);
 }
 
-static enum ho_code HO_WUR tx_begin(struct store *st)
+enum ho_code store_tx_begin(struct store *st)
 {
-    return stmt_exec(st, st->s[ST_BEGIN], "begin");
+    return store_stmt_exec(st, st->s[ST_BEGIN], "begin");
 }
 
-static enum ho_code HO_WUR tx_commit(struct store *st)
+enum ho_code store_tx_commit(struct store *st)
 {
-    return stmt_exec(st, st->s[ST_COMMIT], "commit");
+    return store_stmt_exec(st, st->s[ST_COMMIT], "commit");
 }
 
 /* Rolls back whatever is open; SQLite may already have done so after some errors. */
-static void tx_rollback(struct store *st)
+void store_tx_rollback(struct store *st)
 {
-    if (!sqlite3_get_autocommit(st->db) && stmt_exec(st, st->s[ST_ROLLBACK], "rollback") != HO_OK)
+    if (!sqlite3_get_autocommit(st->db) &&
+        store_stmt_exec(st, st->s[ST_ROLLBACK], "rollback") != HO_OK)
         log_warnx("store: rollback failed");
 }
 
@@ -328,7 +345,7 @@ static enum ho_code HO_WUR lookup_id(struct store *st, enum stmt_id id, const ch
     enum ho_code rc = HO_OK;
     int r;
 
-    bind_text(s, 1, key);
+    store_bind_text(s, 1, key);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW)
         *out = sqlite3_column_int64(s, 0);
@@ -336,13 +353,13 @@ static enum ho_code HO_WUR lookup_id(struct store *st, enum stmt_id id, const ch
         rc = HO_ENOENT;
     else
         rc = store_fail(st, err, "agent lookup");
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
 /* An agent's rowid by its id (uid) or, failing that, its name. */
-static enum ho_code HO_WUR agent_rowid(struct store *st, const char *id_or_name, int64_t *out,
-                                       struct ho_error *err)
+enum ho_code store_agent_rowid(struct store *st, const char *id_or_name, int64_t *out,
+                               struct ho_error *err)
 {
     enum ho_code rc;
 
@@ -571,6 +588,27 @@ static enum ho_code HO_WUR store_prepare(struct store *st, const char *sql, sqli
     return HO_OK;
 }
 
+enum ho_code store_stmt(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+    enum ho_code rc;
+    size_t i;
+
+    for (i = 0; i < st->ncache; i++) {
+        if (st->cache[i].sql == sql) {
+            *out = st->cache[i].s;
+            return HO_OK;
+        }
+    }
+    rc = store_prepare(st, sql, out, NULL);
+    if (rc != HO_OK)
+        return rc;
+    st->cache = xrealloc(st->cache, (st->ncache + 1) * sizeof(*st->cache));
+    st->cache[st->ncache].sql = sql;
+    st->cache[st->ncache].s = *out;
+    st->ncache++;
+    return HO_OK;
+}
+
 /* WAL lets readers run beside the writer; a file system without it is worth a warning. */
 static enum ho_code HO_WUR store_wal(struct store *st, const char *path, struct ho_error *err)
 {
@@ -647,6 +685,9 @@ void store_close(struct store *st)
         sqlite3_finalize(st->runs_q[i]);
     for (i = 0; i < SQ_COMBOS; i++)
         sqlite3_finalize(st->state_q[i]);
+    for (i = 0; i < st->ncache; i++)
+        sqlite3_finalize(st->cache[i].s);
+    free(st->cache);
     if (st->db != NULL) {
         /* Keeps the planner's statistics current (https://sqlite.org/lang_analyze.html). */
         if (st->ready && sqlite3_get_autocommit(st->db))
@@ -678,9 +719,9 @@ static enum ho_code HO_WUR token_insert(struct store *st, enum token_scope scope
     sqlite3_stmt *s = st->s[ST_TOKEN_INSERT];
     enum ho_code rc = HO_OK;
 
-    bind_text(s, 1, hash_hex);
+    store_bind_text(s, 1, hash_hex);
     sqlite3_bind_int(s, 2, (int)scope);
-    bind_text(s, 3, name != NULL ? name : "");
+    store_bind_text(s, 3, name != NULL ? name : "");
     if (agent > 0)
         sqlite3_bind_int64(s, 4, agent);
     sqlite3_bind_int64(s, 5, now_ms);
@@ -690,7 +731,7 @@ static enum ho_code HO_WUR token_insert(struct store *st, enum token_scope scope
         rc = sqlite3_errcode(st->db) == SQLITE_CONSTRAINT ? HO_EEXIST : HO_EDB;
         (void)store_fail(st, NULL, "insert token");
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -718,7 +759,7 @@ enum ho_code store_token_lookup(struct store *st, const char *hash_hex, int64_t 
     memset(out, 0, sizeof(*out));
     store_lock(st);
     s = st->s[ST_TOKEN_LOOKUP];
-    bind_text(s, 1, hash_hex);
+    store_bind_text(s, 1, hash_hex);
     sqlite3_bind_int64(s, 2, now_ms);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
@@ -737,7 +778,7 @@ enum ho_code store_token_lookup(struct store *st, const char *hash_hex, int64_t 
     } else if (r != SQLITE_DONE) {
         rc = store_fail(st, NULL, "token lookup");
     }
-    stmt_done(s);
+    store_stmt_done(s);
     store_unlock(st);
     return rc;
 }
@@ -750,9 +791,9 @@ static enum ho_code HO_WUR agent_upsert(struct store *st, const char *name, cons
     sqlite3_stmt *s = st->s[ST_AGENT_UPSERT];
     enum ho_code rc = HO_OK;
 
-    bind_text(s, 1, new_uid);
-    bind_text(s, 2, name);
-    bind_text(s, 3, labels != NULL ? labels : "{}");
+    store_bind_text(s, 1, new_uid);
+    store_bind_text(s, 2, name);
+    store_bind_text(s, 3, labels != NULL ? labels : "{}");
     sqlite3_bind_int64(s, 4, now_ms);
     if (sqlite3_step(s) == SQLITE_ROW) {
         *rowid = sqlite3_column_int64(s, 0);
@@ -762,7 +803,7 @@ static enum ho_code HO_WUR agent_upsert(struct store *st, const char *name, cons
     } else {
         rc = store_fail(st, NULL, "enroll agent");
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -779,21 +820,21 @@ enum ho_code store_agent_enroll(struct store *st, const char *name, const char *
     if (rc != HO_OK)
         return rc;
     store_lock(st);
-    rc = tx_begin(st);
+    rc = store_tx_begin(st);
     if (rc == HO_OK)
         rc = agent_upsert(st, name, labels_json, new_uid, now_ms, &rowid, uid);
     if (rc == HO_OK) {
         s = st->s[ST_TOKENS_REVOKE];
         sqlite3_bind_int64(s, 1, rowid);
         sqlite3_bind_int64(s, 2, now_ms);
-        rc = stmt_exec(st, s, "revoke agent tokens");
+        rc = store_stmt_exec(st, s, "revoke agent tokens");
     }
     if (rc == HO_OK)
         rc = token_insert(st, TOKEN_SCOPE_AGENT, name, token_hash_hex, rowid, 0, now_ms);
     if (rc == HO_OK)
-        rc = tx_commit(st);
+        rc = store_tx_commit(st);
     if (rc != HO_OK)
-        tx_rollback(st);
+        store_tx_rollback(st);
     else
         memcpy(agent_id_out, uid, CRYPTO_UUID_LEN);
     store_unlock(st);
@@ -808,13 +849,13 @@ enum ho_code store_agent_heartbeat(struct store *st, const char *agent_id,
 
     store_lock(st);
     s = st->s[ST_AGENT_HEARTBEAT];
-    bind_text(s, 1, agent_id);
-    bind_text(s, 2, hb->version);
-    bind_text(s, 3, hb->packages_json);
+    store_bind_text(s, 1, agent_id);
+    store_bind_text(s, 2, hb->version);
+    store_bind_text(s, 3, hb->packages_json);
     sqlite3_bind_int64(s, 4, hb->spool_depth);
     sqlite3_bind_int64(s, 5, hb->dropped);
     sqlite3_bind_int64(s, 6, now_ms);
-    rc = stmt_exec(st, s, "heartbeat");
+    rc = store_stmt_exec(st, s, "heartbeat");
     if (rc == HO_OK && sqlite3_changes(st->db) == 0)
         rc = HO_ENOENT;
     store_unlock(st);
@@ -830,7 +871,7 @@ static void bind_step(sqlite3_stmt *s, int col, const struct run_step *p)
     sqlite3_bind_int(s, col, p->status);
     if (p->has_exit_code)
         sqlite3_bind_int(s, col + 1, p->exit_code);
-    bind_text(s, col + 2, p->output);
+    store_bind_text(s, col + 2, p->output);
     sqlite3_bind_int64(s, col + 3, p->duration_ms);
 }
 
@@ -843,9 +884,9 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
     enum ho_code rc;
 
     sqlite3_bind_int64(s, 1, agent);
-    bind_text(s, 2, r->check);
-    bind_text(s, 3, r->package);
-    bind_text(s, 4, r->id);
+    store_bind_text(s, 2, r->check);
+    store_bind_text(s, 3, r->package);
+    store_bind_text(s, 4, r->id);
     sqlite3_bind_int(s, 5, (int)r->outcome);
     if (r->test.present)
         sqlite3_bind_int(s, 6, r->test.status);
@@ -859,18 +900,19 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
         sqlite3_bind_int64(s, 11, r->started_at_ms);
     sqlite3_bind_int(s, 12, failing);
     sqlite3_bind_int(s, 13, r->interval_s);
-    rc = stmt_exec(st, s, "update state");
+    rc = store_stmt_exec(st, s, "update state");
     if (rc != HO_OK || !ok)
         return rc;
     s = st->s[ST_STATE_OK];
     sqlite3_bind_int64(s, 1, agent);
-    bind_text(s, 2, r->check);
+    store_bind_text(s, 2, r->check);
     sqlite3_bind_int64(s, 3, r->started_at_ms);
-    return stmt_exec(st, s, "update state last_ok_at");
+    return store_stmt_exec(st, s, "update state last_ok_at");
 }
 
-static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const struct run *r,
-                                      int64_t now_ms, struct buf *mj, enum store_insert *res)
+static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const char *node,
+                                      const struct run *r, int64_t now_ms, struct buf *mj,
+                                      enum store_insert *res)
 {
     sqlite3_stmt *s = st->s[ST_RUN_INSERT];
     enum ho_code rc;
@@ -883,23 +925,23 @@ static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const str
             return rc;
         }
     }
-    bind_text(s, 1, r->id);
+    store_bind_text(s, 1, r->id);
     sqlite3_bind_int64(s, 2, agent);
-    bind_text(s, 3, r->package);
-    bind_text(s, 4, r->version);
-    bind_text(s, 5, r->check);
+    store_bind_text(s, 3, r->package);
+    store_bind_text(s, 4, r->version);
+    store_bind_text(s, 5, r->check);
     sqlite3_bind_int64(s, 6, r->started_at_ms);
     sqlite3_bind_int64(s, 7, r->duration_ms);
     sqlite3_bind_int(s, 8, r->manual != 0);
-    bind_text(s, 9, r->operator_name);
+    store_bind_text(s, 9, r->operator_name);
     sqlite3_bind_int(s, 10, r->interval_s);
     bind_step(s, 11, &r->test);
     bind_step(s, 15, &r->repair);
     bind_step(s, 19, &r->retest);
     sqlite3_bind_int(s, 23, (int)r->outcome);
-    bind_text(s, 24, r->nmetrics > 0 ? mj->data : NULL);
+    store_bind_text(s, 24, r->nmetrics > 0 ? mj->data : NULL);
     sqlite3_bind_int64(s, 25, now_ms);
-    rc = stmt_exec(st, s, "insert run");
+    rc = store_stmt_exec(st, s, "insert run");
     if (rc != HO_OK)
         return rc;
     if (sqlite3_changes(st->db) == 0) {
@@ -907,7 +949,27 @@ static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const str
         return HO_OK;
     }
     *res = STORE_INSERT_ACCEPTED;
-    return state_update(st, agent, r);
+    rc = state_update(st, agent, r);
+    if (rc == HO_OK)
+        rc = store_points_insert_run(st, agent, node, r, now_ms);
+    return rc;
+}
+
+/* The name of the agent with rowid agent (a new string; caller frees). */
+static enum ho_code HO_WUR agent_name(struct store *st, int64_t agent, char **out)
+{
+    sqlite3_stmt *s = st->s[ST_AGENT_NAME_BY_ID];
+    enum ho_code rc = HO_OK;
+    int r;
+
+    sqlite3_bind_int64(s, 1, agent);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        *out = store_col_dup(s, 0);
+    else
+        rc = r == SQLITE_DONE ? HO_ENOENT : store_fail(st, NULL, "agent name");
+    store_stmt_done(s);
+    return rc;
 }
 
 enum ho_code store_runs_insert(struct store *st, const char *agent_id,
@@ -916,6 +978,7 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
 {
     struct buf mj;
     int64_t agent = 0;
+    char *node = NULL;
     sqlite3_stmt *s;
     enum ho_code rc;
     size_t i;
@@ -926,20 +989,23 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
     if (rc == HO_ENOENT)
         log_warnx("store: runs from unknown agent %s", agent_id);
     if (rc == HO_OK)
-        rc = tx_begin(st);
+        rc = store_tx_begin(st);
+    if (rc == HO_OK)
+        rc = agent_name(st, agent, &node);
     for (i = 0; rc == HO_OK && i < n; i++)
-        rc = run_insert(st, agent, runs[i], now_ms, &mj, &results[i]);
+        rc = run_insert(st, agent, node, runs[i], now_ms, &mj, &results[i]);
     if (rc == HO_OK) {
         s = st->s[ST_AGENT_SEEN];
         sqlite3_bind_int64(s, 1, agent);
         sqlite3_bind_int64(s, 2, now_ms);
-        rc = stmt_exec(st, s, "update last_seen");
+        rc = store_stmt_exec(st, s, "update last_seen");
     }
     if (rc == HO_OK)
-        rc = tx_commit(st);
+        rc = store_tx_commit(st);
     if (rc != HO_OK)
-        tx_rollback(st);
+        store_tx_rollback(st);
     store_unlock(st);
+    free(node);
     buf_cleanup(&mj);
     return rc;
 }
@@ -981,7 +1047,7 @@ static void col_step(sqlite3_stmt *s, int col, struct run_step *p)
     p->status = sqlite3_column_int(s, col);
     p->has_exit_code = !col_null(s, col + 1);
     p->exit_code = sqlite3_column_int(s, col + 1);
-    p->output = col_dup(s, col + 2);
+    p->output = store_col_dup(s, col + 2);
     p->duration_ms = sqlite3_column_int64(s, col + 3);
 }
 
@@ -993,15 +1059,15 @@ static enum ho_code HO_WUR run_from_row(sqlite3_stmt *s, struct run *r, struct h
     enum ho_code rc = HO_OK;
 
     col_copy(s, 1, r->id, sizeof(r->id));
-    r->agent_id = col_dup(s, 2);
-    r->agent_name = col_dup(s, 3);
-    r->package = col_dup(s, 4);
-    r->version = col_dup(s, 5);
-    r->check = col_dup(s, 6);
+    r->agent_id = store_col_dup(s, 2);
+    r->agent_name = store_col_dup(s, 3);
+    r->package = store_col_dup(s, 4);
+    r->version = store_col_dup(s, 5);
+    r->check = store_col_dup(s, 6);
     r->started_at_ms = sqlite3_column_int64(s, 7);
     r->duration_ms = sqlite3_column_int64(s, 8);
     r->manual = sqlite3_column_int(s, 9) != 0;
-    r->operator_name = col_dup(s, 10);
+    r->operator_name = store_col_dup(s, 10);
     r->interval_s = sqlite3_column_int(s, 11);
     col_step(s, 12, &r->test);
     col_step(s, 16, &r->repair);
@@ -1088,7 +1154,7 @@ enum ho_code store_runs_query(struct store *st, const struct run_query *q, struc
         return rc;
     store_lock(st);
     if (q->agent != NULL) {
-        rc = agent_rowid(st, q->agent, &agent, err);
+        rc = store_agent_rowid(st, q->agent, &agent, err);
         if (rc != HO_OK) /* an unknown agent has no runs */
             goto out;
     }
@@ -1099,8 +1165,8 @@ enum ho_code store_runs_query(struct store *st, const struct run_query *q, struc
     s = st->runs_q[bits];
     if (bits & RQ_AGENT)
         sqlite3_bind_int64(s, RP_AGENT, agent);
-    bind_text(s, RP_PACKAGE, q->package);
-    bind_text(s, RP_CHECK, q->check);
+    store_bind_text(s, RP_PACKAGE, q->package);
+    store_bind_text(s, RP_CHECK, q->check);
     sqlite3_bind_int(s, RP_OUTCOME, q->outcome);
     sqlite3_bind_int64(s, RP_SINCE, q->since_ms);
     sqlite3_bind_int64(s, RP_UNTIL, q->until_ms);
@@ -1109,7 +1175,7 @@ enum ho_code store_runs_query(struct store *st, const struct run_query *q, struc
     sqlite3_bind_int64(s, RP_LIMIT, (int64_t)limit + 1);
     rows = xcalloc(limit, sizeof(*rows));
     rc = runs_fetch(st, s, limit, rows, n, last, &more, err);
-    stmt_done(s);
+    store_stmt_done(s);
 out:
     store_unlock(st);
     if (rc == HO_ENOENT)
@@ -1141,9 +1207,9 @@ void store_runs_free(struct run *runs, size_t n)
 static void state_from_row(sqlite3_stmt *s, struct state_row *w)
 {
     col_copy(s, 1, w->agent_id, sizeof(w->agent_id));
-    w->agent_name = col_dup(s, 2);
-    w->package = col_dup(s, 3);
-    w->check = col_dup(s, 4);
+    w->agent_name = store_col_dup(s, 2);
+    w->package = store_col_dup(s, 3);
+    w->check = store_col_dup(s, 4);
     col_copy(s, 5, w->last_run_id, sizeof(w->last_run_id));
     w->outcome = (enum run_outcome)sqlite3_column_int(s, 6);
     w->test_status = col_int_or(s, 7, TEST_STATUS_UNKNOWN);
@@ -1167,14 +1233,14 @@ static enum ho_code HO_WUR state_pos(struct store *st, int64_t id, char **name, 
     sqlite3_bind_int64(s, 1, id);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
-        *name = col_dup(s, 0);
-        *check = col_dup(s, 1);
+        *name = store_col_dup(s, 0);
+        *check = store_col_dup(s, 1);
     } else if (r == SQLITE_DONE) {
         rc = ho_error_set(err, HO_EINVAL, "cursor", "cursor names a row that no longer exists");
     } else {
         rc = store_fail(st, err, "state cursor");
     }
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -1227,7 +1293,7 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
         return rc;
     store_lock(st);
     if (q->agent != NULL)
-        rc = agent_rowid(st, q->agent, &agent, err);
+        rc = store_agent_rowid(st, q->agent, &agent, err);
     if (rc == HO_OK && (bits & SQ_CURSOR))
         rc = state_pos(st, cur, &cname, &ccheck, err);
     if (rc == HO_OK)
@@ -1236,15 +1302,15 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
     if (rc == HO_OK) {
         s = st->state_q[bits];
         sqlite3_bind_int64(s, SP_AGENT, agent);
-        bind_text(s, SP_PACKAGE, q->package);
-        bind_text(s, SP_CHECK, q->check);
+        store_bind_text(s, SP_PACKAGE, q->package);
+        store_bind_text(s, SP_CHECK, q->check);
         sqlite3_bind_int(s, SP_OUTCOME, q->outcome);
-        bind_text(s, SP_CNAME, cname);
-        bind_text(s, SP_CCHECK, ccheck);
+        store_bind_text(s, SP_CNAME, cname);
+        store_bind_text(s, SP_CCHECK, ccheck);
         sqlite3_bind_int64(s, SP_LIMIT, (int64_t)limit + 1);
         rows = xcalloc(limit, sizeof(*rows));
         rc = state_fetch(st, s, limit, rows, n, &last, &more, err);
-        stmt_done(s);
+        store_stmt_done(s);
     }
     store_unlock(st);
     free(cname);
@@ -1282,10 +1348,10 @@ void store_state_free(struct state_row *rows, size_t n)
 static int64_t agent_from_row(sqlite3_stmt *s, struct agent_row *a)
 {
     col_copy(s, 1, a->id, sizeof(a->id));
-    a->name = col_dup(s, 2);
-    a->labels_json = col_dup(s, 3);
-    a->version = col_dup(s, 4);
-    a->packages_json = col_dup(s, 5);
+    a->name = store_col_dup(s, 2);
+    a->labels_json = store_col_dup(s, 3);
+    a->version = store_col_dup(s, 4);
+    a->packages_json = store_col_dup(s, 5);
     a->enrolled_at_ms = sqlite3_column_int64(s, 6);
     a->last_seen_ms = sqlite3_column_int64(s, 7);
     a->spool_depth = sqlite3_column_int64(s, 8);
@@ -1301,7 +1367,7 @@ static enum ho_code HO_WUR agents_fetch(struct store *st, const char *after, siz
     enum ho_code rc = HO_OK;
     int r;
 
-    bind_text(s, 1, after);
+    store_bind_text(s, 1, after);
     sqlite3_bind_int64(s, 2, (int64_t)limit + 1);
     for (;;) {
         r = sqlite3_step(s);
@@ -1315,7 +1381,7 @@ static enum ho_code HO_WUR agents_fetch(struct store *st, const char *after, siz
     }
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         rc = store_fail(st, err, "query agents");
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
@@ -1344,13 +1410,13 @@ enum ho_code store_agents_query(struct store *st, size_t limit, const char *curs
         sqlite3_bind_int64(s, 1, cur);
         r = sqlite3_step(s);
         if (r == SQLITE_ROW)
-            after = col_dup(s, 0);
+            after = store_col_dup(s, 0);
         else if (r == SQLITE_DONE)
             rc = ho_error_set(err, HO_EINVAL, "cursor",
                               "cursor names an agent that no longer exists");
         else
             rc = store_fail(st, err, "agents cursor");
-        stmt_done(s);
+        store_stmt_done(s);
     }
     if (rc == HO_OK) {
         rows = xcalloc(limit, sizeof(*rows));
@@ -1376,7 +1442,7 @@ static enum ho_code HO_WUR agent_get_by(struct store *st, enum stmt_id id, const
     enum ho_code rc = HO_OK;
     int r;
 
-    bind_text(s, 1, key);
+    store_bind_text(s, 1, key);
     r = sqlite3_step(s);
     if (r == SQLITE_ROW)
         (void)agent_from_row(s, out);
@@ -1384,7 +1450,7 @@ static enum ho_code HO_WUR agent_get_by(struct store *st, enum stmt_id id, const
         rc = HO_ENOENT;
     else
         rc = store_fail(st, NULL, "get agent");
-    stmt_done(s);
+    store_stmt_done(s);
     return rc;
 }
 
