@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "api_impl.h"
+#include "api_metrics.h"
 #include "app.h"
 #include "clock.h"
 #include "crypto.h"
@@ -162,6 +163,13 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
         api_agent_get(app, req, resp, p + 8);
     } else if (strcmp(p, "/tokens") == 0 && post) {
         api_tokens_post(app, req, resp);
+    } else if (strcmp(p, "/metrics") == 0 && post) {
+        api_metrics_post(app, req, resp);
+    } else if (strcmp(p, "/forwarders") == 0 && get) {
+        api_forwarders_get(app, req, resp);
+    } else if (strncmp(p, "/checks/", 8) == 0 && strlen(p) > 15 &&
+               strcmp(p + strlen(p) - 7, "/series") == 0 && get) {
+        api_series_get(app, req, resp, p + 8, strlen(p) - 15);
     } else {
         return 0;
     }
@@ -182,6 +190,10 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
     }
     if (api_is(req, "GET", "/readyz")) {
         api_readyz(app, resp);
+        return;
+    }
+    if (api_is(req, "GET", "/metrics") || api_is(req, "HEAD", "/metrics")) {
+        api_prom_get(app, req, resp);
         return;
     }
     if (strncmp(req->path, "/api/v1/", 8) == 0 && api_route_v1(app, req, req->path + 7, resp))

@@ -1,10 +1,14 @@
 /*
- * Write endpoints: agent enrollment, run batches, heartbeats, and token
- * creation (DESIGN.md sections 5-6). A run batch answers per run so one bad
- * run never blocks an agent's spool; it is acknowledged only after commit.
+ * Write endpoints: agent enrollment, run batches, stat batches (POST
+ * /api/v1/metrics), heartbeats, and token creation (DESIGN.md sections 5-6).
+ * A run batch answers per run so one bad run never blocks an agent's spool; a
+ * stat batch is stored whole or not at all, once per batch id. Both are
+ * acknowledged only after commit, and then wake the forwarders.
  */
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,9 +18,12 @@
 #include "app.h"
 #include "clock.h"
 #include "crypto.h"
+#include "forward.h"
 #include "log.h"
 #include "mem.h"
+#include "points.h"
 #include "run.h"
+#include "stats.h"
 
 #define API_MAX_LABELS   64
 #define API_MAX_PACKAGES 256
@@ -153,10 +160,12 @@ static cJSON *api_batch_result(const struct run_batch *b, const enum store_inser
 
     for (i = 0; i < b->n; i++) {
         if (b->items[i].rc == HO_OK) {
-            if (res[v++] == STORE_INSERT_ACCEPTED)
+            if (res[v++] == STORE_INSERT_ACCEPTED) {
                 accepted++;
-            else
+                stats_run_received(b->items[i].run.outcome);
+            } else {
                 dup++;
+            }
             continue;
         }
         o = cJSON_CreateObject();
@@ -168,6 +177,7 @@ static cJSON *api_batch_result(const struct run_batch *b, const enum store_inser
     cJSON_AddNumberToObject(out, "accepted", accepted);
     cJSON_AddNumberToObject(out, "duplicates", dup);
     cJSON_AddItemToObject(out, "rejected", rej);
+    stats_run_batch((uint64_t)dup, b->n - v);
     return out;
 }
 
@@ -202,10 +212,15 @@ void api_runs_post(struct app *app, const struct api_request *req, struct api_re
     rc = nvalid > 0 ? store_runs_insert(app->store, who.agent_id, valid, nvalid, clock_wall_ms(),
                                         res)
                     : HO_OK;
-    if (rc != HO_OK)
+    if (rc != HO_OK) {
         api_error(resp, rc, NULL, "could not store the runs; nothing was stored, send again");
-    else
+    } else {
+        for (i = 0; i < nvalid && res[i] != STORE_INSERT_ACCEPTED; i++)
+            ;
+        if (i < nvalid)
+            forward_notify(app->forward); /* new points */
         api_json_tree(resp, 200, api_batch_result(&batch, res));
+    }
     free(valid);
     free(res);
     run_batch_cleanup(&batch);
@@ -352,5 +367,142 @@ void api_tokens_post(struct app *app, const struct api_request *req, struct api_
     api_json_tree(resp, 201, out);
 out:
     crypto_wipe(token, sizeof(token));
+    cJSON_Delete(root);
+}
+
+/* Rewrites err->field "metrics[K]..." of a chunk that starts at offset to the batch index. */
+static void api_metrics_field(struct ho_error *err, size_t offset)
+{
+    char tail[HO_ERROR_FIELD_MAX];
+    unsigned long k;
+    char *end;
+
+    if (strncmp(err->field, "metrics[", 8) != 0)
+        return;
+    k = strtoul(err->field + 8, &end, 10);
+    if (*end != ']')
+        return;
+    snprintf(tail, sizeof(tail), "%s", end);
+    snprintf(err->field, sizeof(err->field), "metrics[%lu%s", k + (unsigned long)offset, tail);
+}
+
+/*
+ * Parses the metrics array a (at most POINTS_MAX_BATCH) with run_metrics_parse,
+ * which takes RUN_MAX_METRICS at a time: each chunk is printed back from
+ * references to its items and parsed as an array of its own.
+ */
+static enum ho_code api_metrics_parse(const cJSON *a, struct metric **out, size_t *n,
+                                      struct ho_error *err)
+{
+    const cJSON *it = a->child;
+    struct metric *all = NULL, *part = NULL;
+    size_t total = (size_t)cJSON_GetArraySize(a), done = 0, np = 0, k;
+    cJSON *chunk;
+    char *text;
+    enum ho_code rc = HO_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (total == 0)
+        return HO_OK;
+    all = xcalloc(total, sizeof(*all));
+    while (rc == HO_OK && it != NULL) {
+        chunk = cJSON_CreateArray();
+        for (k = 0; it != NULL && k < RUN_MAX_METRICS; k++, it = it->next)
+            cJSON_AddItemReferenceToArray(chunk, (cJSON *)(uintptr_t)it);
+        text = cJSON_PrintUnformatted(chunk);
+        cJSON_Delete(chunk);
+        if (text == NULL) {
+            log_error("api: out of memory printing metrics");
+            abort();
+        }
+        rc = run_metrics_parse(text, strlen(text), &part, &np, err);
+        cJSON_free(text);
+        if (rc != HO_OK) {
+            api_metrics_field(err, done);
+            break;
+        }
+        memcpy(all + done, part, np * sizeof(*part)); /* the metrics move; only the array goes */
+        free(part);
+        part = NULL;
+        done += np;
+    }
+    if (rc != HO_OK) {
+        for (k = 0; k < done; k++)
+            metric_cleanup(&all[k]);
+        free(all);
+        return rc;
+    }
+    *out = all;
+    *n = done;
+    return HO_OK;
+}
+
+/* The batch "id": a UUID, lowercased into id. */
+static int api_batch_id(const cJSON *root, char id[CRYPTO_UUID_LEN], struct api_response *resp)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "id");
+    size_t i;
+
+    if (!cJSON_IsString(v) || !crypto_uuid_valid(v->valuestring)) {
+        api_error(resp, HO_EINVAL, "id", "must be the batch's UUID (UUIDv7 made by the agent)");
+        return -1;
+    }
+    for (i = 0; i < CRYPTO_UUID_LEN - 1; i++)
+        id[i] = (char)tolower((unsigned char)v->valuestring[i]);
+    id[CRYPTO_UUID_LEN - 1] = '\0';
+    return 0;
+}
+
+void api_metrics_post(struct app *app, const struct api_request *req, struct api_response *resp)
+{
+    struct api_principal who;
+    struct metric *m = NULL;
+    struct ho_error err;
+    enum store_insert res = STORE_INSERT_DUPLICATE;
+    char id[CRYPTO_UUID_LEN];
+    const cJSON *arr;
+    cJSON *root, *out;
+    size_t i, n = 0;
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_AGENT), &who, resp) != HO_OK)
+        return;
+    root = api_parse_object(req, resp);
+    if (root == NULL)
+        return;
+    ho_error_clear(&err);
+    if (api_batch_id(root, id, resp) != 0)
+        goto out;
+    arr = cJSON_GetObjectItemCaseSensitive(root, "metrics");
+    if (!cJSON_IsArray(arr)) {
+        api_error(resp, HO_EINVAL, "metrics", "must be an array of metrics");
+        goto out;
+    }
+    if (cJSON_GetArraySize(arr) > POINTS_MAX_BATCH) {
+        api_error(resp, HO_ETOOBIG, "metrics", "at most 10000 metrics per batch");
+        goto out;
+    }
+    rc = api_metrics_parse(arr, &m, &n, &err);
+    if (rc != HO_OK) {
+        api_error(resp, rc, err.field, err.msg);
+        goto out;
+    }
+    rc = store_metrics_insert(app->store, who.agent_id, id, m, n, clock_wall_ms(), &res);
+    if (rc != HO_OK) {
+        api_error(resp, rc == HO_ENOENT ? HO_EAUTH : rc, NULL,
+                  rc == HO_ENOENT ? "unknown agent" : "could not store the metrics; send again");
+        goto out;
+    }
+    if (res == STORE_INSERT_ACCEPTED)
+        forward_notify(app->forward);
+    out = cJSON_CreateObject();
+    cJSON_AddNumberToObject(out, "accepted", res == STORE_INSERT_ACCEPTED ? (double)n : 0);
+    cJSON_AddBoolToObject(out, "duplicate", res == STORE_INSERT_DUPLICATE);
+    api_json_tree(resp, 200, out);
+out:
+    for (i = 0; i < n; i++)
+        metric_cleanup(&m[i]);
+    free(m);
     cJSON_Delete(root);
 }

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
+#include "stats.h"
 
 #define HTTP_MAX_PEM (1024 * 1024)
 #define HTTP_DRAIN_FACTOR 4 /* read at most this many times the cap before closing */
@@ -143,7 +144,7 @@ static enum MHD_Result http_dispatch(struct http_server *srv, struct MHD_Connect
     struct api_request req;
     struct api_response resp;
     char remote[INET6_ADDRSTRLEN + 1];
-    int64_t t0;
+    int64_t t0, us;
 
     memset(&req, 0, sizeof(req));
     req.method = method;
@@ -158,7 +159,9 @@ static enum MHD_Result http_dispatch(struct http_server *srv, struct MHD_Connect
     http_remote(conn, remote, sizeof(remote));
     req.remote_addr = remote;
     t0 = clock_mono_ms();
+    us = stats_clock_us();
     api_handle(srv->app, &req, &resp);
+    stats_http_request(stats_route_match(url), method, resp.status, stats_clock_us() - us);
     log_debug("http: %s %s %s -> %d (%lld ms)", remote, method, url, resp.status,
               (long long)(clock_mono_ms() - t0));
     return http_send(conn, &resp);
