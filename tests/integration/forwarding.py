@@ -511,3 +511,39 @@ def test_forward_config_errors_name_the_path(env):
     r = subprocess.run([env.bin("healops-server"), "--help"], capture_output=True, text=True,
                        timeout=10)
     check("--series-days" in r.stdout and "forwarders" in r.stdout, r.stdout)
+
+
+@case
+def test_forward_permanent_refusal_is_dropped_not_retried(env):
+    """InfluxDB 1.6 answers 404 for a database that does not exist: the batch is dropped and
+    counted, the forwarder moves on (it is not retried for ever), and the failure is visible in
+    GET /api/v1/forwarders; a healthy forwarder beside it delivers everything."""
+    ix = InfluxDB(env)
+    ix.start()
+    cfg = os.path.join(env.dir, "server.json")
+    with open(cfg, "w") as f:
+        json.dump({"forwarders": [
+            {"name": "nodb", "type": "influxdb", "url": ix.url + "/write?db=nope",
+             "max_backoff": 1},
+            {"name": "good", "type": "influxdb", "url": ix.url + "/write?db=healops",
+             "max_backoff": 1}]}, f)
+    env.start_server("--config", cfg)
+    read, agent = env.token("read"), agent_token(env)
+    now = time.time()
+    runs = [a_run(k, now - 60 + k, False) for k in range(5)]
+    st, body = env.request("POST", "/api/v1/runs", {"runs": runs}, token=agent)
+    check(st == 200 and body["accepted"] == 5, body)
+
+    def settled():
+        f = forwarders(env, read)
+        return f if f["nodb"]["pending"] == 0 and f["good"]["pending"] == 0 else None
+    f = wait_for(settled, 30, what="both forwarders to get past every point")
+    check(f["nodb"]["dropped"] > 0 and f["nodb"]["delivered"] == 0, f["nodb"])
+    check("404" in (f["nodb"]["last_error"] or ""), f["nodb"])
+    check(f["good"]["dropped"] == 0 and f["good"]["delivered"] == f["nodb"]["dropped"], f["good"])
+    rows = ix.query('SELECT count("value") FROM "healops.check.outcome"')
+    check(rows and rows[0]["count"] == 5, rows)
+    # no retry storm: the refused batch is not sent again and again
+    failures = f["nodb"]["failures"]
+    time.sleep(3)
+    check(forwarders(env, read)["nodb"]["failures"] == failures, "refused batch retried")
