@@ -131,6 +131,7 @@ test: all
 	$(MAKE) --no-print-directory unit-asan || rc=1; \
 	$(MAKE) --no-print-directory integration || rc=1; \
 	$(MAKE) --no-print-directory fuzz-smoke || rc=1; \
+	$(MAKE) --no-print-directory test-install || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
 	exit $$rc
 

@@ -25,6 +25,8 @@ monitoring-plugins-basic
 procps
 clang
 libclang-rt-14-dev
+groff-base
+systemd
 victoria-metrics
 influxdb
 "
