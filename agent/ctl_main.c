@@ -222,6 +222,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "healopsctl: %s: %s\n", err.field, err.msg);
         goto out;
     }
+    if (cli.version && !cli.help) {
+        printf("%s %s (%s)\n", "healopsctl", HO_VERSION, HO_COMMIT);
+        ret = 0;
+        goto out;
+    }
     if (cli.help) {
         config_print_help(stdout, ctl_usage, ctl_options, NOPTS);
         ret = 0;

@@ -329,8 +329,7 @@ static int agent_check_config(struct agent *ag, int manual)
         len = strlen(ag->cfg.server);
         while (len > 0 && ag->cfg.server[len - 1] == '/')
             ag->cfg.server[--len] = '\0';
-        if (strncmp(ag->cfg.server, "https://", 8) != 0 &&
-            strncmp(ag->cfg.server, "http://", 7) != 0) {
+        if (strncmp(ag->cfg.server, "https://", 8) != 0) {
             fprintf(stderr, "healops-agent: --server: must be an https:// URL\n");
             return -1;
         }
@@ -363,6 +362,11 @@ int main(int argc, char **argv)
         free(cli.positional);
         agent_free(&ag);
         return 2;
+    }
+    if (cli.version && !cli.help) {
+        printf("%s %s (%s)\n", "healops-agent", HO_VERSION, HO_COMMIT);
+        ret = 0;
+        goto out;
     }
     if (cli.help) {
         config_print_help(stdout, agent_usage, agent_options, NOPTS);

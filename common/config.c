@@ -329,6 +329,8 @@ static enum ho_code config_scan_meta(int argc, char **argv, struct config_cli *c
     for (i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             cli->help = 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            cli->version = 1;
         } else if (strcmp(argv[i], "--config") == 0) {
             if (i + 1 >= argc)
                 return ho_error_set(err, HO_EINVAL, "--config", "needs a FILE");
@@ -350,7 +352,7 @@ enum ho_code config_parse(const struct config_option *opts, size_t nopts, void *
     memset(cli, 0, sizeof(*cli));
     cli->positional = xcalloc((size_t)argc + 1, sizeof(char *));
     rc = config_scan_meta(argc, argv, cli, err);
-    if (rc != HO_OK || cli->help)
+    if (rc != HO_OK || cli->help || cli->version)
         return rc;
     if (cli->config_file != NULL) {
         rc = config_load_file(opts, nopts, target, cli->config_file, err);
@@ -367,7 +369,7 @@ enum ho_code config_parse(const struct config_option *opts, size_t nopts, void *
             i++;
             continue;
         }
-        if (strncmp(a, "--config=", 9) == 0)
+        if (strncmp(a, "--config=", 9) == 0 || strcmp(a, "--version") == 0)
             continue;
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (strcmp(a, "--") == 0) {
@@ -433,5 +435,6 @@ void config_print_help(FILE *fp, const char *usage, const struct config_option *
             snprintf(left, sizeof(left), "(file only)");
         fprintf(fp, "  %-34s %s [key: %s]\n", left, opts[i].help, opts[i].key);
     }
+    fprintf(fp, "  %-34s %s\n", "--version", "print the version and exit");
     fprintf(fp, "  %-34s %s\n", "--help", "this text");
 }

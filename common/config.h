@@ -45,6 +45,7 @@ struct config_cli {
     char **positional;       /* arguments that are not options, in order (borrowed from argv) */
     int npositional;
     int help;                /* --help or -h seen */
+    int version;             /* --version seen */
 };
 
 /*

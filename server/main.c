@@ -6,6 +6,7 @@
  */
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,43 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     return 0;
 }
 
+/*
+ * token create may name the server's --config FILE: its "db" is then the default
+ * database; the other arguments go to token create itself.
+ */
+static int server_token_args(int argc, char **argv, struct server_config *sc)
+{
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+    const char *file = NULL;
+    struct config_cli cli;
+    struct ho_error err;
+    int i, n = 0, ret;
+
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else
+            rest[n++] = argv[i];
+    }
+    if (file != NULL) {
+        char *args[2] = {(char *)(uintptr_t)"--config", (char *)(uintptr_t)file};
+
+        ho_error_clear(&err);
+        if (config_parse(server_options, NOPTS, sc, 2, args, &cli, &err) != HO_OK) {
+            fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+            free(cli.positional);
+            free(rest);
+            return 2;
+        }
+        free(cli.positional);
+    }
+    ret = server_token_create(n, rest, sc);
+    free(rest);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     struct forward_config *fcfg = NULL;
@@ -230,7 +268,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", server_usage);
             return 2;
         }
-        ret = server_token_create(argc - 3, argv + 3, &app.cfg);
+        ret = server_token_args(argc - 3, argv + 3, &app.cfg);
         config_free(server_options, NOPTS, &app.cfg);
         return ret;
     }
@@ -238,6 +276,11 @@ int main(int argc, char **argv)
     ret = 2;
     if (config_parse(server_options, NOPTS, &app.cfg, argc - 1, argv + 1, &cli, &err) != HO_OK) {
         fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        goto out;
+    }
+    if (cli.version && !cli.help) {
+        printf("%s %s (%s)\n", "healops-server", HO_VERSION, HO_COMMIT);
+        ret = 0;
         goto out;
     }
     if (cli.help) {

@@ -359,6 +359,19 @@ def test_help_lists_flags(env):
     r = subprocess.run([env.bin("healops-server"), "--bogus"], capture_output=True, text=True,
                        timeout=10)
     check(r.returncode == 2 and "--bogus" in r.stderr, r.stderr)
+    for binary in ("healops-server", "healops-agent", "healopsctl"):
+        r = subprocess.run([env.bin(binary), "--version"], capture_output=True, text=True,
+                           timeout=10)
+        check(r.returncode == 0 and r.stdout.startswith(binary + " "), r.stdout)
+    # token create takes the server's own config file for its database
+    import json
+    cfg = os.path.join(env.dir, "server.json")
+    db = os.path.join(env.dir, "from-config.db")
+    with open(cfg, "w") as f:
+        json.dump({"db": db, "listen": "127.0.0.1:1"}, f)
+    r = subprocess.run([env.bin("healops-server"), "token", "create", "--scope", "read",
+                        "--config", cfg], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0 and r.stdout.startswith("hot_") and os.path.exists(db), r.stderr)
 
 
 def load_case_modules():
