@@ -64,7 +64,10 @@ static const struct config_option server_options[] = {
 static const char server_usage[] =
     "usage: healops-server [options]\n"
     "       healops-server token create --scope enroll|read|admin [--db FILE] [--name TEXT]\n"
+
     "                                   [--expires-in SECONDS]\n"
+    "       healops-server backup FILE [--db FILE]   an online, consistent copy of the database\n"
+    "       healops-server check [--db FILE]         verify the database's integrity\n"
     "\n"
     "Serves the HealOps API over HTTPS and stores runs in SQLite.\n"
     "'token create' prints a new token on stdout (and nothing else); it is stored hashed.";
@@ -251,6 +254,92 @@ static int server_token_args(int argc, char **argv, struct server_config *sc)
     return ret;
 }
 
+struct db_opts {
+    char *db;
+};
+
+static const struct config_option db_options[] = {
+    {"db", "--db", CONFIG_STRING, offsetof(struct db_opts, db), 0, 4096, "FILE",
+     "SQLite database file"},
+};
+
+/* Loads the server's --config FILE (if given) into sc; the rest of argv goes to rest. */
+static int server_split_config(int argc, char **argv, struct server_config *sc, char **rest,
+                               int *nrest)
+{
+    const char *file = NULL;
+    struct config_cli cli;
+    struct ho_error err;
+    int i, rc = 0;
+
+    *nrest = 0;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        else
+            rest[(*nrest)++] = argv[i];
+    }
+    if (file != NULL) {
+        char *args[2] = {(char *)(uintptr_t)"--config", (char *)(uintptr_t)file};
+
+        ho_error_clear(&err);
+        if (config_parse(server_options, NOPTS, sc, 2, args, &cli, &err) != HO_OK) {
+            fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+            rc = -1;
+        }
+        free(cli.positional);
+    }
+    return rc;
+}
+
+/* healops-server backup FILE | check, with [--db FILE] [--config FILE]. */
+static int server_db_command(const char *cmd, int argc, char **argv, struct server_config *sc)
+{
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+    struct db_opts o = {NULL};
+    struct config_cli cli;
+    struct ho_error err;
+    char *report = NULL;
+    int n, ret = 2, backup = strcmp(cmd, "backup") == 0;
+
+    memset(&cli, 0, sizeof(cli));
+    if (server_split_config(argc, argv, sc, rest, &n) != 0)
+        goto out;
+    o.db = xstrdup(sc->db);
+    ho_error_clear(&err);
+    if (config_parse(db_options, 1, &o, n, rest, &cli, &err) != HO_OK) {
+        fprintf(stderr, "healops-server %s: %s: %s\n", cmd, err.field, err.msg);
+        goto out;
+    }
+    if (cli.help || cli.npositional != (backup ? 1 : 0)) {
+        fprintf(cli.help ? stdout : stderr, "usage: healops-server backup FILE [--db FILE] "
+                "[--config FILE]\n       healops-server check [--db FILE] [--config FILE]\n");
+        ret = cli.help ? 0 : 2;
+        goto out;
+    }
+    if (backup) {
+        ret = store_backup_file(o.db, cli.positional[0], &err) == HO_OK ? 0 : 1;
+        if (ret == 0)
+            printf("backed up %s to %s\n", o.db, cli.positional[0]);
+    } else {
+        ret = store_check_file(o.db, &report, &err) == HO_OK ? 0 : 1;
+        if (report != NULL && report[0] != '\0')
+            fputs(report, stdout);
+        if (ret == 0)
+            printf("%s: ok\n", o.db);
+    }
+    if (ret != 0)
+        fprintf(stderr, "healops-server %s: %s\n", cmd, err.msg);
+out:
+    free(report);
+    free(cli.positional);
+    free(o.db);
+    free(rest);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     struct forward_config *fcfg = NULL;
@@ -263,6 +352,11 @@ int main(int argc, char **argv)
     memset(&app, 0, sizeof(app));
     server_defaults(&app.cfg);
     app.started_at_ms = clock_wall_ms();
+    if (argc >= 2 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "check") == 0)) {
+        ret = server_db_command(argv[1], argc - 2, argv + 2, &app.cfg);
+        config_free(server_options, NOPTS, &app.cfg);
+        return ret;
+    }
     if (argc >= 2 && strcmp(argv[1], "token") == 0) {
         if (argc < 3 || strcmp(argv[2], "create") != 0) {
             fprintf(stderr, "%s\n", server_usage);

@@ -232,4 +232,15 @@ enum ho_code store_agent_get(struct store *st, const char *id_or_name, struct ag
 void store_agent_row_cleanup(struct agent_row *a);
 void store_agents_free(struct agent_row *rows, size_t n);
 
+/*
+ * Copies the database at db_path to dest (which must not exist) with SQLite's online
+ * backup, consistent while a server writes; dest appears only when complete.
+ */
+enum ho_code store_backup_file(const char *db_path, const char *dest, struct ho_error *err) HO_WUR;
+/*
+ * Verifies the database (integrity_check, foreign_key_check). *report gets the
+ * problems found, one a line ("" when none; caller frees). HO_EDB when any.
+ */
+enum ho_code store_check_file(const char *db_path, char **report, struct ho_error *err) HO_WUR;
+
 #endif

@@ -344,6 +344,36 @@ def test_history_filters_and_paging(env):
 
 
 @case
+def test_backup_and_check_beside_a_running_server(env):
+    enroll, read = start(env)
+    st, en = env.request("POST", "/api/v1/agents/enroll", {"name": "n1"}, token=enroll)
+    st, body = env.request("POST", "/api/v1/runs", {"runs": [new_run("c%d" % i)
+                                                            for i in range(20)]},
+                           token=en["token"])
+    check(body["accepted"] == 20, body)
+    copy = os.path.join(env.dir, "copy.db")
+    r = subprocess.run([env.bin("healops-server"), "backup", copy, "--db", env.db],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and os.path.exists(copy), r.stderr)
+    r = subprocess.run([env.bin("healops-server"), "backup", copy, "--db", env.db],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode != 0 and "exists" in r.stderr, "backup overwrote a file")
+    r = subprocess.run([env.bin("healops-server"), "check", "--db", copy],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr)
+    import sqlite3
+    n = sqlite3.connect(copy).execute("SELECT count(*) FROM runs").fetchone()[0]
+    check(n == 20, "backup holds %d runs" % n)
+    # a damaged file is reported, with a non-zero exit
+    with open(copy, "r+b") as f:
+        f.seek(4096)
+        f.write(os.urandom(8192))
+    r = subprocess.run([env.bin("healops-server"), "check", "--db", copy],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "problem" in r.stderr, r.stdout + r.stderr)
+
+
+@case
 def test_help_lists_flags(env):
     for binary, flags in [("healops-server", ["--listen", "--db", "--tls-cert", "--tls-key",
                                               "--tls-client-ca", "--log-level", "--config"]),
