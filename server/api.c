@@ -163,6 +163,8 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
         api_agent_get(app, req, resp, p + 8);
     } else if (strcmp(p, "/tokens") == 0 && post) {
         api_tokens_post(app, req, resp);
+    } else if (strncmp(p, "/tokens/", 8) == 0 && strcmp(req->method, "DELETE") == 0) {
+        api_tokens_delete(app, req, resp, p + 8);
     } else if (strcmp(p, "/metrics") == 0 && post) {
         api_metrics_post(app, req, resp);
     } else if (strcmp(p, "/forwarders") == 0 && get) {

@@ -38,6 +38,8 @@ void api_enroll(struct app *app, const struct api_request *req, struct api_respo
 void api_runs_post(struct app *app, const struct api_request *req, struct api_response *resp);
 void api_heartbeat(struct app *app, const struct api_request *req, struct api_response *resp);
 void api_tokens_post(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_tokens_delete(struct app *app, const struct api_request *req, struct api_response *resp,
+                       const char *id_text);
 void api_metrics_post(struct app *app, const struct api_request *req, struct api_response *resp);
 /* Handlers (api_forwarders.c) */
 void api_forwarders_get(struct app *app, const struct api_request *req,

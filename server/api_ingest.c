@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "points.h"
+#include "parse.h"
 #include "run.h"
 #include "stats.h"
 
@@ -505,4 +506,32 @@ out:
         metric_cleanup(&m[i]);
     free(m);
     cJSON_Delete(root);
+}
+
+void api_tokens_delete(struct app *app, const struct api_request *req, struct api_response *resp,
+                       const char *id_text)
+{
+    struct api_principal who;
+    uint64_t id;
+    enum ho_code rc;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_ADMIN), &who, resp) != HO_OK)
+        return;
+    if (parse_u64(id_text, 1, INT64_MAX, &id) != HO_OK) {
+        api_error(resp, HO_EINVAL, "id", "must be a token id (a positive integer)");
+        return;
+    }
+    rc = store_token_revoke(app->store, (int64_t)id, clock_wall_ms());
+    if (rc == HO_ENOENT) {
+        api_error(resp, HO_ENOENT, "id", "no such live token");
+        return;
+    }
+    if (rc != HO_OK) {
+        api_error(resp, rc, NULL, "could not revoke the token");
+        return;
+    }
+    log_info("tokens: token %llu revoked by token %lld", (unsigned long long)id,
+             (long long)who.token_id);
+    api_json_take(resp, 200, xasprintf("{\"id\":%llu,\"revoked\":true}",
+                                       (unsigned long long)id));
 }

@@ -55,6 +55,9 @@ enum ho_code store_token_create(struct store *st, enum token_scope scope, const 
 enum ho_code store_token_lookup(struct store *st, const char *hash_hex, int64_t now_ms,
                                 struct store_token *out) HO_WUR;
 
+/* Revokes token id (any scope) at now_ms; HO_ENOENT when unknown or already revoked. */
+enum ho_code store_token_revoke(struct store *st, int64_t id, int64_t now_ms) HO_WUR;
+
 /*
  * Enrolls agent name (labels as a JSON object text) in one transaction: creates the
  * agent or, for a name already known, keeps its id and updates its labels; revokes

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "mem.h"
 #include "store.h"
+#include "store_sqlite_impl.h"
 
 #define STORE_OPS_BUSY_MS  10000
 #define STORE_OPS_STEP     256 /* pages copied per backup step */
@@ -132,4 +133,25 @@ enum ho_code store_check_file(const char *db_path, char **report, struct ho_erro
     if (bad > 0)
         return ho_error_set(err, HO_EDB, "db", "%d problem(s) found", bad);
     return HO_OK;
+}
+
+static const char token_revoke_sql[] =
+    "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
+
+enum ho_code store_token_revoke(struct store *st, int64_t id, int64_t now_ms)
+{
+    sqlite3_stmt *s = NULL;
+    enum ho_code rc;
+
+    store_lock(st);
+    rc = store_stmt(st, token_revoke_sql, &s);
+    if (rc == HO_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, now_ms);
+        rc = store_stmt_exec(st, s, "revoke token");
+        if (rc == HO_OK && sqlite3_changes(store_db(st)) == 0)
+            rc = HO_ENOENT;
+    }
+    store_unlock(st);
+    return rc;
 }

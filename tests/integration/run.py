@@ -374,6 +374,31 @@ def test_backup_and_check_beside_a_running_server(env):
 
 
 @case
+def test_tokens_are_revocable(env):
+    env.start_server()
+    admin = env.token("admin")
+    st, tok = env.request("POST", "/api/v1/tokens", {"scope": "read", "name": "wall screen"},
+                          token=admin)
+    check(st == 201 and tok["token"].startswith("hot_") and tok["id"] > 0, (st, tok))
+    check(env.request("GET", "/api/v1/runs", token=tok["token"])[0] == 200, "new token refused")
+    st, body = env.request("DELETE", "/api/v1/tokens/%d" % tok["id"], token=tok["token"])
+    check(st == 403, "a read token revoked a token: %s" % st)
+    st, body = env.request("DELETE", "/api/v1/tokens/%d" % tok["id"], token=admin)
+    check(st == 200 and body == {"id": tok["id"], "revoked": True}, (st, body))
+    st, body = env.request("GET", "/api/v1/runs", token=tok["token"])
+    check(st == 401 and body.get("error"), "revoked token still works: %s" % st)
+    st, body = env.request("DELETE", "/api/v1/tokens/%d" % tok["id"], token=admin)
+    check(st == 404 and body.get("field") == "id", (st, body))
+    st, body = env.request("DELETE", "/api/v1/tokens/abc", token=admin)
+    check(st == 400 and body.get("field") == "id", (st, body))
+    st, body = env.request("POST", "/api/v1/tokens", {"scope": "read", "expires_in": 1},
+                           token=admin)
+    check(st == 201, body)
+    time.sleep(1.2)
+    check(env.request("GET", "/api/v1/runs", token=body["token"])[0] == 401, "expired token works")
+
+
+@case
 def test_help_lists_flags(env):
     for binary, flags in [("healops-server", ["--listen", "--db", "--tls-cert", "--tls-key",
                                               "--tls-client-ca", "--log-level", "--config"]),
