@@ -1,0 +1,21 @@
+# Benchmarks (issue 9): `make bench` builds the tools into $(BUILD)/bench and runs
+# tests/bench/run.sh, which prints every figure. Benchmarks measure and report; they
+# never fail because a target was missed. Knobs: BENCH_ROUNDS, BENCH_SECONDS,
+# BENCH_AGENTS, BENCH_PREFILL, BENCH_PREFILL_AGENTS, BENCH_AGENT_SECONDS (see run.sh).
+
+BENCH_DIR    := $(BUILD)/bench
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) $(OPT_CFLAGS) $(PKG_CFLAGS) -Itests/bench
+BENCH_COMMON := tests/bench/bench.c tests/bench/bench_net.c
+BENCH_HDRS   := tests/bench/bench.h tests/bench/bench_net.h
+BENCH_TOOLS  := $(BENCH_DIR)/loadgen $(BENCH_DIR)/query $(BENCH_DIR)/ref_sqlite $(BENCH_DIR)/ref_mhd
+
+$(BENCH_DIR)/%: tests/bench/%.c $(BENCH_COMMON) $(BENCH_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LDLIBS)
+
+bench-tools: $(BENCH_TOOLS)
+
+bench: all bench-tools
+	sh tests/bench/run.sh $(BUILD)
+
+.PHONY: bench-tools

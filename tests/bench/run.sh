@@ -1,0 +1,436 @@
+#!/bin/sh
+# HealOps benchmarks (issue 9), run by `make bench`: tests/bench/run.sh BUILD_DIR
+#
+# Everything on 127.0.0.1, in a temporary folder, bounded in time, every process
+# stopped at the end. Prints every figure, the median of BENCH_ROUNDS rounds, and the
+# ratios to the references measured in the same run. Benchmarks report, they do not
+# judge: a missed target is printed, never an exit status. The exit status is non-zero
+# only when the benchmark itself could not run (no server, a tool crashed).
+#
+# Knobs (environment):
+#   BENCH_ROUNDS=3            rounds of each measurement; medians are reported
+#   BENCH_SECONDS=10          length of one round
+#   BENCH_AGENTS=200          simulated agents (one TLS connection each)
+#   BENCH_PREFILL=500000      runs in the databases before measuring (issue: 10000000)
+#   BENCH_PREFILL_AGENTS=2000 agents those runs belong to (x 20 checks = states;
+#                             10000 gives the issue's 200,000 states)
+#   BENCH_AGENT_SECONDS=60    how long the real agent runs with 50 checks
+#   BENCH_FULL=1              0 skips the "full work" SQLite reference (saves ~40 s)
+#   BENCH_PACED=1             0 skips the paced (half load) latency run
+#   BENCH_FLEET=0             N > 0 adds a paced run with N agents connected (e.g. 10000,
+#                             the issue's fleet; about 15 s more to connect and enroll)
+#   BENCH_THREADS=2           loadgen worker threads
+#   BENCH_PERF=0              1 profiles the server (perf record) in the last ingest round
+#                             and prints where its CPU time goes
+#   BENCH_DIR=/tmp            where the temporary folder goes
+#   BENCH_KEEP=0              1 keeps the temporary folder (databases, logs)
+
+set -u
+
+BUILD=${1:-build}
+ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-10}
+AGENTS=${BENCH_AGENTS:-200}
+PREFILL=${BENCH_PREFILL:-500000}
+PREFILL_AGENTS=${BENCH_PREFILL_AGENTS:-2000}
+AGENT_SECS=${BENCH_AGENT_SECONDS:-60}
+FULL=${BENCH_FULL:-1}
+PACED=${BENCH_PACED:-1}
+FLEET=${BENCH_FLEET:-0}
+THREADS=${BENCH_THREADS:-2}
+PERF=${BENCH_PERF:-0}
+KEEP=${BENCH_KEEP:-0}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=$(cd "$BUILD" && pwd) || { echo "bench: no build folder $1"; exit 1; }
+BIN=$BUILD/bench
+SERVER=$BUILD/healops-server
+AGENT=$BUILD/healops-agent
+T0=$(date +%s)
+
+for f in "$SERVER" "$AGENT" "$BIN/loadgen" "$BIN/query" "$BIN/ref_sqlite" "$BIN/ref_mhd"; do
+    [ -x "$f" ] || { echo "bench: $f is missing (make bench builds it)"; exit 1; }
+done
+
+TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/healops-bench.XXXXXX") || exit 1
+SERVER_PID='' MHD_PID='' AGENT_PID=''
+FAILED=0
+
+cleanup() {
+    for p in $AGENT_PID $MHD_PID $SERVER_PID; do
+        kill "$p" 2>/dev/null
+    done
+    for p in $AGENT_PID $MHD_PID $SERVER_PID; do
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        kill -9 "$p" 2>/dev/null
+    done
+    if [ "$KEEP" = 1 ]; then
+        echo "bench: kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+say() { printf '%s\n' "$*"; }
+section() { printf '\n==== %s (%ss elapsed) ====\n' "$*" $(($(date +%s) - T0)); }
+fail() {
+    say "bench: FAILED: $*"
+    FAILED=1
+}
+
+# key=value from a BENCH line
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+# the median (middle of the sorted list) and the largest of the numbers on stdin
+median() { grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "n/a"}'; }
+maxof() { grep -v '^$' | sort -g | awk '{m=$1} END {if (NR) print m; else print "n/a"}'; }
+# a / b with d decimals, or n/a
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {if (b+0 > 0 && a != "n/a") printf "%.*f", d, a/b; else printf "n/a"}'; }
+# all values of key in the BENCH lines of label in file
+vals() { grep "^BENCH $2 " "$1" | while read -r l; do kv "$l" "$3"; done; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+        awk 'BEGIN {srand(); print 20000 + int(rand() * 20000)}'
+}
+
+# run_tee OUT CMD...: runs CMD, its output shown and appended to OUT; CMD's exit status
+run_tee() {
+    out=$1
+    shift
+    { "$@"; echo $? >"$out.rc"; } | tee -a "$out"
+    return "$(cat "$out.rc" 2>/dev/null || echo 1)"
+}
+
+proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# ns on CPU of every thread of pid, children excluded
+proc_sched_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'; }
+proc_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+wait_https() { # port, seconds
+    i=0
+    while [ $i -lt $(($2 * 10)) ]; do
+        c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$TMP/ca.pem" \
+            "https://127.0.0.1:$1/healthz" 2>/dev/null)
+        [ "$c" = 200 ] || [ "$c" = 404 ] && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+stop_pid() { # pid: TERM, wait up to 10 s, KILL
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# ---------------------------------------------------------------------------
+section "setup: $TMP"
+say "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+say "rounds=$ROUNDS seconds=$SECS agents=$AGENTS prefill=$PREFILL runs of $PREFILL_AGENTS agents, agent run ${AGENT_SECS}s"
+(
+    cd "$TMP" &&
+        openssl ecparam -name prime256v1 -genkey -noout -out ca.key &&
+        openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=HealOps bench CA" -out ca.pem &&
+        openssl ecparam -name prime256v1 -genkey -noout -out server.key &&
+        openssl req -new -key server.key -subj "/CN=localhost" -out server.csr &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext.cnf &&
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -sha256 -extfile ext.cnf -out server.pem
+) >"$TMP/openssl.log" 2>&1 || { cat "$TMP/openssl.log"; echo "bench: cannot make certificates"; exit 1; }
+CA=$TMP/ca.pem
+say "dev CA and server certificate (EC P-256, SAN IP:127.0.0.1) made"
+
+LG_TIMEOUT=$((SECS + 200))
+PREFILL_TIMEOUT=$((600 + PREFILL / 5000))
+
+# ---------------------------------------------------------------------------
+section "reference: raw SQLite insert rate (runs table of schema/*.sql, batches of 100)"
+run_tee "$TMP/ref_sqlite.out" timeout $((PREFILL_TIMEOUT + ROUNDS * SECS + 60)) \
+    "$BIN/ref_sqlite" --schema-dir "$ROOT/schema" --dir "$TMP" --prefill "$PREFILL" --agents 200 \
+    --seconds "$SECS" --rounds "$ROUNDS" || fail "ref_sqlite"
+REF_SQL=$(vals "$TMP/ref_sqlite.out" ref_sqlite rows_per_s | median)
+
+# ---------------------------------------------------------------------------
+section "server database: $PREFILL runs of $PREFILL_AGENTS agents, with their points and states"
+DB=$TMP/server.db
+ENROLL=$("$SERVER" token create --scope enroll --db "$DB" --name bench 2>"$TMP/token.err") ||
+    { cat "$TMP/token.err"; echo "bench: healops-server token create failed"; exit 1; }
+READ=$("$SERVER" token create --scope read --db "$DB" --name bench-read 2>>"$TMP/token.err") ||
+    { cat "$TMP/token.err"; echo "bench: healops-server token create failed"; exit 1; }
+say "enroll and read tokens made with healops-server token create"
+if [ "$PREFILL" -gt 0 ]; then
+    timeout "$PREFILL_TIMEOUT" "$BIN/ref_sqlite" --db "$DB" --fill-only --prefill "$PREFILL" \
+        --agents "$PREFILL_AGENTS" || fail "prefilling the server database"
+fi
+say "database: $(du -sh "$DB" | cut -f1)"
+
+REF_FULL=n/a
+if [ "$FULL" = 1 ]; then
+    section "reference: raw SQLite doing the server's work per run (run + state upsert + 5-6 points + last_seen), on a copy of the server database"
+    cp "$DB" "$TMP/full.db" && { [ ! -f "$DB-wal" ] || cp "$DB-wal" "$TMP/full.db-wal"; } &&
+        run_tee "$TMP/ref_full.out" timeout $((ROUNDS * SECS + 300)) "$BIN/ref_sqlite" \
+            --db "$TMP/full.db" --full --prefill 0 --agents 200 --seconds "$SECS" \
+            --rounds "$ROUNDS" || fail "ref_sqlite --full"
+    rm -f "$TMP/full.db" "$TMP/full.db-wal" "$TMP/full.db-shm"
+    REF_FULL=$(vals "$TMP/ref_full.out" ref_sqlite_full rows_per_s | median)
+fi
+
+# ---------------------------------------------------------------------------
+section "reference: minimal libmicrohttpd TLS server (ref_mhd), the same POSTs"
+MHD_PORT=$(free_port)
+"$BIN/ref_mhd" --listen "127.0.0.1:$MHD_PORT" --cert "$TMP/server.pem" --key "$TMP/server.key" \
+    --threads 4 2>"$TMP/ref_mhd.log" &
+MHD_PID=$!
+if wait_https "$MHD_PORT" 10; then
+    r=1
+    while [ $r -le "$ROUNDS" ]; do
+        say "-- round $r"
+        run_tee "$TMP/ref_mhd.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" \
+            --url "https://127.0.0.1:$MHD_PORT" --ca-file "$CA" --no-enroll --token bench \
+            --fixed-body --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" \
+            --label ref_mhd --pid "$MHD_PID" || fail "loadgen against ref_mhd"
+        r=$((r + 1))
+    done
+else
+    fail "ref_mhd did not start: $(cat "$TMP/ref_mhd.log")"
+fi
+stop_pid "$MHD_PID"
+MHD_PID=
+MHD_PPS=$(vals "$TMP/ref_mhd.out" ref_mhd posts_per_s | median)
+
+# ---------------------------------------------------------------------------
+section "server: healops-server, $AGENTS agents posting batches of 100 runs, closed loop"
+PORT=$(free_port)
+URL=https://127.0.0.1:$PORT
+"$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --tls-cert "$TMP/server.pem" \
+    --tls-key "$TMP/server.key" --log-level warn >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+if ! wait_https "$PORT" 20; then
+    tail -n 20 "$TMP/server.log"
+    echo "bench: the server did not start"
+    exit 1
+fi
+say "server pid $SERVER_PID on $URL; RSS at start $(proc_kb "$SERVER_PID" VmRSS) KiB"
+TOKENS=$TMP/agents.tokens
+r=1
+while [ $r -le "$ROUNDS" ]; do
+    say "-- round $r"
+    if [ $r = 1 ]; then
+        auth="--enroll-token $ENROLL --save-tokens $TOKENS"
+    else
+        auth="--tokens $TOKENS"
+    fi
+    PERF_PID=''
+    if [ "$PERF" = 1 ] && [ $r = "$ROUNDS" ] && command -v perf >/dev/null; then
+        (sleep 2 && exec timeout $((SECS - 3 > 1 ? SECS - 3 : 1)) perf record -q -F 499 -g \
+            -o "$TMP/perf.data" -p "$SERVER_PID" >/dev/null 2>&1) &
+        PERF_PID=$!
+    fi
+    # shellcheck disable=SC2086
+    run_tee "$TMP/ingest.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" --ca-file "$CA" \
+        $auth --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" --label ingest \
+        --name-prefix bench-agent --pid "$SERVER_PID" || fail "loadgen against the server"
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$TMP/server.log"; echo "bench: the server died"; exit 1; }
+    if [ -n "$PERF_PID" ]; then
+        wait "$PERF_PID" 2>/dev/null
+        say "-- perf: where the server's CPU went in round $r (self time by library, then by symbol)"
+        perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+            grep '%' | head -n 8
+        perf report -i "$TMP/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
+            grep '%' | head -n 20
+    fi
+    r=$((r + 1))
+done
+ING_RPS=$(vals "$TMP/ingest.out" ingest runs_per_s | median)
+ING_PPS=$(vals "$TMP/ingest.out" ingest posts_per_s | median)
+ING_P50=$(vals "$TMP/ingest.out" ingest p50_ms | median)
+ING_P99=$(vals "$TMP/ingest.out" ingest p99_ms | median)
+ING_P999=$(vals "$TMP/ingest.out" ingest p999_ms | median)
+ING_MAX=$(vals "$TMP/ingest.out" ingest max_ms | maxof)
+ING_CPU=$(vals "$TMP/ingest.out" ingest cpu_us_per_run | median)
+ING_CPUPCT=$(vals "$TMP/ingest.out" ingest server_cpu_pct | median)
+ING_ERR=$(vals "$TMP/ingest.out" ingest errors | awk '{s += $1} END {print s + 0}')
+ING_HWM=$(proc_kb "$SERVER_PID" VmHWM)
+
+PACE_RATE=n/a
+if [ "$PACED" = 1 ] && [ "$ING_RPS" != n/a ]; then
+    PACE_RATE=$(awk -v r="$ING_RPS" 'BEGIN {printf "%d", r / 2}')
+    section "server: paced at half the sustained rate ($PACE_RATE runs/s), latency without a queue"
+    run_tee "$TMP/paced.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" --ca-file "$CA" \
+        --tokens "$TOKENS" --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" \
+        --rate "$PACE_RATE" --label paced --pid "$SERVER_PID" || fail "paced loadgen"
+fi
+PACE_LINE=$(grep '^BENCH paced ' "$TMP/paced.out" 2>/dev/null || true)
+
+FLEET_LINE=''
+if [ "$FLEET" -gt 0 ] && [ "$PACE_RATE" != n/a ]; then
+    section "server: $FLEET agents connected, paced at $PACE_RATE runs/s in all"
+    run_tee "$TMP/fleet.out" timeout $((LG_TIMEOUT + FLEET / 50)) "$BIN/loadgen" --url "$URL" \
+        --ca-file "$CA" --enroll-token "$ENROLL" --agents "$FLEET" --threads "$THREADS" \
+        --seconds "$SECS" --rate "$PACE_RATE" --label fleet --name-prefix bench-fleet \
+        --pid "$SERVER_PID" || fail "loadgen with $FLEET agents"
+    FLEET_LINE=$(grep '^BENCH fleet ' "$TMP/fleet.out" || true)
+fi
+
+# ---------------------------------------------------------------------------
+NRUNS=$(sqlite3 "$DB" 'SELECT count(*) FROM runs' 2>/dev/null || echo "the stored")
+section "queries: GET /runs, /repairs (filters), /state paging, over $NRUNS runs"
+run_tee "$TMP/query.out" timeout 600 "$BIN/query" --url "$URL" --ca-file "$CA" --token "$READ" \
+    --reps 20 || fail "query"
+Q_WORST=$(grep '^BENCH query_worst ' "$TMP/query.out" || true)
+Q_STATE=$(grep '^BENCH query_pages name=state_all_by_1000 ' "$TMP/query.out" || true)
+Q_STATE_P99=$(grep '^BENCH query name=state_all_by_1000 ' "$TMP/query.out" || true)
+
+# ---------------------------------------------------------------------------
+section "agent: healops-agent with 50 checks every 10 s for ${AGENT_SECS}s, and time from failure to stored repair"
+PKG=$TMP/pkg/benchpkg
+mkdir -p "$PKG/checks" "$TMP/agent-state"
+cat >"$PKG/checks/ok.sh" <<'EOF'
+#!/bin/sh
+echo "OK - all good | value=1;;;0"
+EOF
+cat >"$PKG/checks/flaky.sh" <<'EOF'
+#!/bin/sh
+# fails while the trigger file exists; notes when it first failed (ns since the epoch)
+if [ -e "$1" ]; then
+    [ -e "$2" ] || date +%s%N >"$2"
+    echo "CRITICAL - trigger present"
+    exit 2
+fi
+echo "OK - no trigger"
+EOF
+cat >"$PKG/checks/fix.sh" <<'EOF'
+#!/bin/sh
+rm -f "$1"
+echo "removed the trigger"
+EOF
+chmod +x "$PKG/checks/"*.sh
+{
+    printf '{"name":"benchpkg","version":"1.0.0","checks":['
+    i=1
+    while [ $i -le 49 ]; do
+        printf '{"name":"benchpkg.c%02d","interval":10,"timeout":5,"test":{"exec":["checks/ok.sh"]}},' $i
+        i=$((i + 1))
+    done
+    printf '{"name":"benchpkg.flaky","interval":10,"timeout":5,"test":{"exec":["checks/flaky.sh","%s","%s"]},' \
+        "$TMP/trigger" "$TMP/failed_at"
+    printf '"repair":{"exec":["checks/fix.sh","%s"],"timeout":5}}]}\n' "$TMP/trigger"
+} >"$PKG/healops-package.json"
+"$AGENT" --server "$URL" --ca-file "$CA" --state-dir "$TMP/agent-state" --name bench-footprint \
+    --enroll-token "$ENROLL" --package-dir "$PKG" --splay 10 --log-level warn \
+    >"$TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+HZ=$(getconf CLK_TCK)
+sleep 5
+if kill -0 "$AGENT_PID" 2>/dev/null; then
+    A_T0=$(date +%s%N)
+    A_TICKS0=$(proc_cpu_ticks "$AGENT_PID")
+    A_NS0=$(proc_sched_ns "$AGENT_PID")
+    # the failure: a trigger the flaky check's next run (within 10 s) sees
+    TRIG_AT=$(date +%s%N)
+    : >"$TMP/trigger"
+    FOUND_AT=
+    END=$(($(date +%s) + AGENT_SECS - 5))
+    while [ "$(date +%s)" -lt "$END" ] && kill -0 "$AGENT_PID" 2>/dev/null; do
+        if [ -z "$FOUND_AT" ]; then
+            if curl -s --max-time 2 --cacert "$CA" -H "Authorization: Bearer $READ" \
+                "$URL/api/v1/repairs?agent=bench-footprint&check=benchpkg.flaky&limit=1" |
+                grep -q '"outcome":"repaired"'; then
+                FOUND_AT=$(date +%s%N)
+            else
+                sleep 0.05
+            fi
+        else
+            sleep 1
+        fi
+    done
+    A_T1=$(date +%s%N)
+    A_TICKS1=$(proc_cpu_ticks "$AGENT_PID")
+    A_NS1=$(proc_sched_ns "$AGENT_PID")
+    A_RSS=$(proc_kb "$AGENT_PID" VmRSS)
+    A_HWM=$(proc_kb "$AGENT_PID" VmHWM)
+    A_ELAPSED=$(awk -v a="$A_T0" -v b="$A_T1" 'BEGIN {printf "%.1f", (b - a) / 1e9}')
+    A_CPU_PCT=$(awk -v t="$((A_TICKS1 - A_TICKS0))" -v hz="$HZ" -v s="$A_ELAPSED" 'BEGIN {printf "%.3f", 100 * t / hz / s}')
+    A_CPU_PCT_NS=$(awk -v n="$((A_NS1 - A_NS0))" -v s="$A_ELAPSED" 'BEGIN {printf "%.4f", 100 * n / 1e9 / s}')
+    A_CPU_HOUR=$(awk -v n="$((A_NS1 - A_NS0))" -v s="$A_ELAPSED" 'BEGIN {printf "%.1f", n / 1e9 / s * 3600}')
+    A_RUNS=$(curl -s --cacert "$CA" -H "Authorization: Bearer $READ" \
+        "$URL/api/v1/state?agent=bench-footprint&limit=1000" | grep -o '"check":"' | wc -l)
+    say "agent pid $AGENT_PID: measured over ${A_ELAPSED}s after a 5 s start"
+    say "  RSS: VmRSS $A_RSS KiB, VmHWM $A_HWM KiB"
+    say "  CPU (agent process only, children excluded): ${A_CPU_PCT_NS} % of one core by schedstat" \
+        "(${A_CPU_PCT} % by utime+stime ticks of 1/$HZ s), ${A_CPU_HOUR} s of CPU per hour"
+    say "  checks with a state on the server: $A_RUNS of 50"
+    if [ -n "$FOUND_AT" ] && [ -f "$TMP/failed_at" ]; then
+        FAILED_AT=$(cat "$TMP/failed_at")
+        REPAIR_MS=$(awk -v a="$FAILED_AT" -v b="$FOUND_AT" 'BEGIN {printf "%.0f", (b - a) / 1e6}')
+        WAIT_MS=$(awk -v a="$TRIG_AT" -v b="$FAILED_AT" 'BEGIN {printf "%.0f", (b - a) / 1e6}')
+        say "  failure to stored repaired run: $REPAIR_MS ms (test failed ${WAIT_MS} ms after the" \
+            "trigger, i.e. waiting for the check's next run; found by polling GET /repairs every ~50 ms)"
+    else
+        REPAIR_MS=n/a
+        say "  failure to stored repaired run: not seen within ${AGENT_SECS}s (agent log: $(tail -n 3 "$TMP/agent.log"))"
+    fi
+    say "BENCH agent rss_kb=$A_RSS hwm_kb=$A_HWM cpu_pct=$A_CPU_PCT_NS cpu_pct_ticks=$A_CPU_PCT cpu_s_per_hour=$A_CPU_HOUR repair_ms=$REPAIR_MS checks=50 interval_s=10"
+else
+    fail "the agent exited: $(tail -n 5 "$TMP/agent.log")"
+    A_RSS=n/a A_HWM=n/a A_CPU_PCT_NS=n/a REPAIR_MS=n/a
+fi
+stop_pid "$AGENT_PID"
+AGENT_PID=
+SRV_HWM=$(proc_kb "$SERVER_PID" VmHWM)
+stop_pid "$SERVER_PID"
+SERVER_PID=
+
+# ---------------------------------------------------------------------------
+section "summary (each figure the median of its own $ROUNDS rounds of ${SECS}s; prefill $PREFILL runs)"
+ING_EQ=$(awk -v p="$MHD_PPS" 'BEGIN {if (p != "n/a") printf "%.0f", p * 100; else print "n/a"}')
+printf '%-40s %s\n' "server ingest, runs/s sustained" "$ING_RPS  ($ING_PPS POST/s, $AGENTS agents, closed loop, errors $ING_ERR)"
+printf '%-40s %s\n' "  POST /runs latency ms" "p50 $ING_P50  p99 $ING_P99  p99.9 $ING_P999  max $ING_MAX"
+printf '%-40s %s\n' "  server CPU" "$ING_CPU us per stored run ($ING_CPUPCT % of one core); peak RSS (VmHWM) $ING_HWM KiB after the ingest rounds, $SRV_HWM KiB at the end"
+if [ -n "$PACE_LINE" ]; then
+    printf '%-40s %s\n' "  paced at $PACE_RATE runs/s, latency ms" "p50 $(kv "$PACE_LINE" p50_ms)  p99 $(kv "$PACE_LINE" p99_ms)  p99.9 $(kv "$PACE_LINE" p999_ms)  ($(kv "$PACE_LINE" runs_per_s) runs/s achieved, $(kv "$PACE_LINE" cpu_us_per_run) us CPU/run)"
+fi
+if [ -n "$FLEET_LINE" ]; then
+    printf '%-40s %s\n' "  $FLEET agents, paced at $PACE_RATE" "p50 $(kv "$FLEET_LINE" p50_ms)  p99 $(kv "$FLEET_LINE" p99_ms) ms, $(kv "$FLEET_LINE" runs_per_s) runs/s, $(kv "$FLEET_LINE" cpu_us_per_run) us CPU/run (heartbeats included), server VmHWM $(kv "$FLEET_LINE" hwm_kb) KiB"
+fi
+printf '%-40s %s\n' "raw SQLite, runs only (rows/s)" "$REF_SQL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_SQL")"
+printf '%-40s %s\n' "raw SQLite, server's work (rows/s)" "$REF_FULL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_FULL")"
+printf '%-40s %s\n' "ref_mhd, POSTs of 100 runs per s" "$MHD_PPS (= $ING_EQ runs/s)   -> server/ref ratio $(ratio "$ING_PPS" "$MHD_PPS" 3)"
+if [ -n "$Q_WORST" ]; then
+    printf '%-40s %s\n' "queries, worst p99 of all combinations" "$(kv "$Q_WORST" p99_ms) ms ($(kv "$Q_WORST" name))"
+fi
+if [ -n "$Q_STATE" ]; then
+    printf '%-40s %s\n' "GET /state all by 1000" "$(kv "$Q_STATE" rows) states in $(kv "$Q_STATE" pages) pages, $(kv "$Q_STATE" total_ms) ms in all, p99 $(kv "$Q_STATE_P99" p99_ms) ms per page"
+fi
+printf '%-40s %s\n' "agent, 50 checks / 10 s" "VmRSS ${A_RSS} KiB (VmHWM ${A_HWM}), CPU ${A_CPU_PCT_NS} % of one core"
+printf '%-40s %s\n' "failure -> stored repaired run" "${REPAIR_MS} ms"
+say ""
+say "targets of issue 9 (reported, not asserted; this run's sizes may differ from the issue's):"
+tgt() { printf '  %-58s %s\n' "$1" "$2"; }
+cmp_ge() { awk -v v="$1" -v t="$2" 'BEGIN {if (v == "n/a" || v == "") print "n/a"; else if (v + 0 >= t + 0) print "met (" v ")"; else print "MISSED (" v ")"}'; }
+cmp_lt() { awk -v v="$1" -v t="$2" 'BEGIN {if (v == "n/a" || v == "") print "n/a"; else if (v + 0 < t + 0) print "met (" v ")"; else print "MISSED (" v ")"}'; }
+tgt "ingest >= 30000 runs/s (prefill $PREFILL, $AGENTS agents)" "$(cmp_ge "$ING_RPS" 30000)"
+tgt "POST /runs p99 < 50 ms (closed loop, $AGENTS agents)" "$(cmp_lt "$ING_P99" 50)"
+[ -n "$PACE_LINE" ] && tgt "POST /runs p99 < 50 ms (paced at half the rate)" "$(cmp_lt "$(kv "$PACE_LINE" p99_ms)" 50)"
+tgt "server CPU < 50 us per stored run" "$(cmp_lt "$ING_CPU" 50)"
+[ -n "$Q_WORST" ] && tgt "history queries p99 < 20 ms, every combination" "$(cmp_lt "$(kv "$Q_WORST" p99_ms)" 20)"
+[ -n "$Q_STATE" ] && tgt "/state, all states < 200 ms ($(kv "$Q_STATE" rows) states here)" "$(cmp_lt "$(kv "$Q_STATE" total_ms)" 200)"
+tgt "agent RSS < 4 MiB (4096 KiB)" "$(cmp_lt "${A_RSS:-n/a}" 4096)"
+tgt "agent CPU < 0.05 % of one core" "$(cmp_lt "${A_CPU_PCT_NS:-n/a}" 0.05)"
+say "BENCH summary runs_per_s=$ING_RPS p50_ms=$ING_P50 p99_ms=$ING_P99 p999_ms=$ING_P999 cpu_us_per_run=$ING_CPU hwm_kb=$ING_HWM ref_sqlite_rows_per_s=$REF_SQL ref_full_rows_per_s=$REF_FULL ref_mhd_posts_per_s=$MHD_PPS ratio_sqlite=$(ratio "$ING_RPS" "$REF_SQL") ratio_full=$(ratio "$ING_RPS" "$REF_FULL") agent_rss_kb=${A_RSS} agent_cpu_pct=${A_CPU_PCT_NS} repair_ms=${REPAIR_MS}"
+say "bench: done in $(($(date +%s) - T0)) s"
+exit $FAILED
