@@ -132,6 +132,7 @@ test: all
 	$(MAKE) --no-print-directory integration || rc=1; \
 	$(MAKE) --no-print-directory fuzz-smoke || rc=1; \
 	$(MAKE) --no-print-directory test-install || rc=1; \
+	$(MAKE) --no-print-directory test-examples || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
 	exit $$rc
 
@@ -146,3 +147,4 @@ clean:
 # Benchmarks (make bench) and installation (make install) live in their own files.
 -include tests/bench/bench.mk
 -include deploy/install.mk
+-include deploy/examples/examples.mk

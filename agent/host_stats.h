@@ -1,5 +1,5 @@
 /*
- * The agent's built-in host stats (issue 4, switched on by the agent config
+ * The agent's built-in host stats (switched on by the agent config
  * "host_stats"): load, CPU, memory, disks and network, read from procfs.
  */
 #ifndef HO_HOST_STATS_H

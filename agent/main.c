@@ -329,10 +329,14 @@ static int agent_check_config(struct agent *ag, int manual)
         len = strlen(ag->cfg.server);
         while (len > 0 && ag->cfg.server[len - 1] == '/')
             ag->cfg.server[--len] = '\0';
-        if (strncmp(ag->cfg.server, "https://", 8) != 0) {
-            fprintf(stderr, "healops-agent: --server: must be an https:// URL\n");
+        if (strncmp(ag->cfg.server, "https://", 8) != 0 &&
+            strncmp(ag->cfg.server, "http://", 7) != 0) {
+            fprintf(stderr, "healops-agent: --server: must be an https:// URL (or http:// behind a local proxy)\n");
             return -1;
         }
+        if (strncmp(ag->cfg.server, "http://", 7) == 0)
+            log_warnx("--server %s is plain HTTP: the token and every run travel unencrypted "
+                      "(use it only behind a local TLS-terminating proxy)", ag->cfg.server);
     } else if (!manual) {
         fprintf(stderr, "healops-agent: --server is required (see --help)\n");
         return -1;

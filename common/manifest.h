@@ -73,7 +73,7 @@ struct probe_spec {
     char *output_match;        /* regex, may be NULL */
 };
 
-/* The manifest "alert" block, passed on to alerts (issue 5). */
+/* The manifest "alert" block, passed on to alerts. */
 struct manifest_alert {
     char *severity; /* "critical" (default), "warning", "info" */
     char *runbook;

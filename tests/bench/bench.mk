@@ -1,4 +1,4 @@
-# Benchmarks (issue 9): `make bench` builds the tools into $(BUILD)/bench and runs
+# Benchmarks: `make bench` builds the tools into $(BUILD)/bench and runs
 # tests/bench/run.sh, which prints every figure. Benchmarks measure and report; they
 # never fail because a target was missed. Knobs: BENCH_ROUNDS, BENCH_SECONDS,
 # BENCH_AGENTS, BENCH_PREFILL, BENCH_PREFILL_AGENTS, BENCH_AGENT_SECONDS (see run.sh).

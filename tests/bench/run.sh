@@ -1,5 +1,5 @@
 #!/bin/sh
-# HealOps benchmarks (issue 9), run by `make bench`: tests/bench/run.sh BUILD_DIR
+# HealOps benchmarks, run by `make bench`: tests/bench/run.sh BUILD_DIR
 #
 # Everything on 127.0.0.1, in a temporary folder, bounded in time, every process
 # stopped at the end. Prints every figure, the median of BENCH_ROUNDS rounds, and the
@@ -419,7 +419,7 @@ fi
 printf '%-40s %s\n' "agent, 50 checks / 10 s" "VmRSS ${A_RSS} KiB (VmHWM ${A_HWM}), CPU ${A_CPU_PCT_NS} % of one core"
 printf '%-40s %s\n' "failure -> stored repaired run" "${REPAIR_MS} ms"
 say ""
-say "targets of issue 9 (reported, not asserted; this run's sizes may differ from the issue's):"
+say "targets (reported, not asserted; this run's sizes may differ from the targets' sizes):"
 tgt() { printf '  %-58s %s\n' "$1" "$2"; }
 cmp_ge() { awk -v v="$1" -v t="$2" 'BEGIN {if (v == "n/a" || v == "") print "n/a"; else if (v + 0 >= t + 0) print "met (" v ")"; else print "MISSED (" v ")"}'; }
 cmp_lt() { awk -v v="$1" -v t="$2" 'BEGIN {if (v == "n/a" || v == "") print "n/a"; else if (v + 0 < t + 0) print "met (" v ")"; else print "MISSED (" v ")"}'; }

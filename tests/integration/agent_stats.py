@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration cases for stats on the agent (issue 4, point 1): the real
+"""Integration cases for stats on the agent: the real
 healops-agent runs package collectors and host stats and posts each collection
 to POST /api/v1/metrics.
 
@@ -314,7 +314,7 @@ def test_agent_daemon_collects_on_interval(env):
 
 @case
 def test_agent_stats_to_real_server(env):
-    """Needs the server's POST /api/v1/metrics (issue 4, the server side)."""
+    """Needs the server's POST /api/v1/metrics (the server side)."""
     env.start_server()
     enroll = env.token("enroll")
     state = os.path.join(env.dir, "state")

@@ -310,7 +310,8 @@ static void test_host_stats_real_proc(void **state)
     }
     assert_true(disks >= 1);
     assert_int_equal(count(&g, "host.cpu.idle_pct"), 1);
-    assert_true(sum > 0 && sum <= 100.0 + 1e-6); /* steal time is the rest */
+    /* steal time is the rest; each share is rounded to 0.01, so the sum may pass 100 a little */
+    assert_true(sum >= 0 && sum <= 100.0 + 0.05);
     got_free(&g);
     host_stats_free(h);
 }
