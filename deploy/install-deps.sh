@@ -29,6 +29,7 @@ groff-base
 systemd
 victoria-metrics
 influxdb
+prometheus
 "
 
 say() {
