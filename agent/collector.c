@@ -18,6 +18,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "mem.h"
+#include "probe_impl.h"
 #include "runner.h"
 #include "tcollector.h"
 
@@ -25,28 +26,6 @@
 #define COLLECTOR_ENV_MAX  8
 #define COLLECTOR_LOG_TEXT 1024 /* an escaped excerpt of collector output in a log line */
 
-/* argv for the child: "/bin/sh -c script" or argv[0] resolved against the package. */
-static char **collector_argv(const struct manifest *pkg, const struct manifest_exec *x)
-{
-    char **argv;
-    size_t i;
-
-    if (x->shell) {
-        argv = xcalloc(4, sizeof(*argv));
-        argv[0] = xstrdup("/bin/sh");
-        argv[1] = xstrdup("-c");
-        argv[2] = xstrdup(x->argv[0]);
-        return argv;
-    }
-    argv = xcalloc(x->argc + 1, sizeof(*argv));
-    for (i = 0; i < x->argc; i++)
-        argv[i] = xstrdup(x->argv[i]);
-    if (x->argv[0][0] != '/' && pkg->dir != NULL) {
-        free(argv[0]);
-        argv[0] = xasprintf("%s/%s", pkg->dir, x->argv[0]);
-    }
-    return argv;
-}
 
 /* Home of uid when it exists, else "/"; a new string. */
 static char *collector_home(uid_t uid)
@@ -111,7 +90,7 @@ static int collector_run_child(const struct probe_ctx *ctx, const struct manifes
         log_warnx("stats %s/%s: nothing to run (empty exec)", pkg->name, st->name);
         return -1;
     }
-    argv = collector_argv(pkg, &st->exec);
+    argv = probe_argv(pkg, &st->exec);
     env = collector_env(ctx, pkg, st, drop ? ctx->test_uid : geteuid());
     memset(&spec, 0, sizeof(spec));
     spec.argv = argv;

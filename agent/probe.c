@@ -194,8 +194,7 @@ static int probe_pick_user(const struct probe_ctx *ctx, const struct probe_child
     return 0;
 }
 
-/* argv for the child: "/bin/sh -c script" or argv[0] resolved against the package. */
-static char **probe_argv(const struct manifest *pkg, const struct manifest_exec *x)
+char **probe_argv(const struct manifest *pkg, const struct manifest_exec *x)
 {
     char **argv;
     size_t i;

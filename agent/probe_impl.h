@@ -68,6 +68,12 @@ void probe_step_set(struct run_step *step, enum test_status status, const char *
 
 /* Copies s (n bytes) with blanks trimmed, cut to max bytes on a UTF-8 boundary; caller frees. */
 char *probe_text_trim(const char *s, size_t n, size_t max);
+/*
+ * argv for a child (test, repair, stats collector): ["/bin/sh", "-c", script] for a
+ * shell exec, else argv with a relative argv[0] resolved against the package folder.
+ * Returns a new NULL-terminated array of new strings; caller frees each and the array.
+ */
+char **probe_argv(const struct manifest *pkg, const struct manifest_exec *x);
 
 /* Appends a metric name=value (no tags) unless RUN_MAX_METRICS are there already. */
 void probe_metric_add(struct metric **metrics, size_t *nmetrics, const char *name, double value);

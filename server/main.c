@@ -217,52 +217,6 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     return 0;
 }
 
-/*
- * token create may name the server's --config FILE: its "db" is then the default
- * database; the other arguments go to token create itself.
- */
-static int server_token_args(int argc, char **argv, struct server_config *sc)
-{
-    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
-    const char *file = NULL;
-    struct config_cli cli;
-    struct ho_error err;
-    int i, n = 0, ret;
-
-    for (i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            file = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            file = argv[i] + 9;
-        else
-            rest[n++] = argv[i];
-    }
-    if (file != NULL) {
-        char *args[2] = {(char *)(uintptr_t)"--config", (char *)(uintptr_t)file};
-
-        ho_error_clear(&err);
-        if (config_parse(server_options, NOPTS, sc, 2, args, &cli, &err) != HO_OK) {
-            fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
-            free(cli.positional);
-            free(rest);
-            return 2;
-        }
-        free(cli.positional);
-    }
-    ret = server_token_create(n, rest, sc);
-    free(rest);
-    return ret;
-}
-
-struct db_opts {
-    char *db;
-};
-
-static const struct config_option db_options[] = {
-    {"db", "--db", CONFIG_STRING, offsetof(struct db_opts, db), 0, 4096, "FILE",
-     "SQLite database file"},
-};
-
 /* Loads the server's --config FILE (if given) into sc; the rest of argv goes to rest. */
 static int server_split_config(int argc, char **argv, struct server_config *sc, char **rest,
                                int *nrest)
@@ -293,6 +247,30 @@ static int server_split_config(int argc, char **argv, struct server_config *sc, 
     }
     return rc;
 }
+
+/*
+ * token create may name the server's --config FILE: its "db" is then the default
+ * database; the other arguments go to token create itself.
+ */
+static int server_token_args(int argc, char **argv, struct server_config *sc)
+{
+    char **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+    int n, ret = 2;
+
+    if (server_split_config(argc, argv, sc, rest, &n) == 0)
+        ret = server_token_create(n, rest, sc);
+    free(rest);
+    return ret;
+}
+
+struct db_opts {
+    char *db;
+};
+
+static const struct config_option db_options[] = {
+    {"db", "--db", CONFIG_STRING, offsetof(struct db_opts, db), 0, 4096, "FILE",
+     "SQLite database file"},
+};
 
 /* healops-server backup FILE | check, with [--db FILE] [--config FILE]. */
 static int server_db_command(const char *cmd, int argc, char **argv, struct server_config *sc)
