@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "embedded.h"
@@ -206,6 +207,17 @@ struct store {
     struct store_cached *cache; /* store_stmt's statements of the other store_sqlite*.c */
     size_t ncache;
     int ready; /* opened and migrated: close may run PRAGMA optimize */
+    /*
+     * WAL checkpoints run on their own connection and thread, not inside the commit
+     * of whichever request crossed SQLite's auto-checkpoint threshold while holding
+     * the store lock (that stalled ingest for hundreds of milliseconds).
+     */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    int ckpt_running;
+    int ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 };
 
 struct store_cached {
@@ -657,6 +669,85 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
     return rc;
 }
 
+#define STORE_CKPT_PERIOD_MS 1000
+
+static void *store_ckpt_main(void *arg)
+{
+    struct store *st = arg;
+    struct timespec ts;
+    int logp = 0, done = 0;
+
+    pthread_mutex_lock(&st->ckpt_mu);
+    while (!st->ckpt_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += STORE_CKPT_PERIOD_MS / 1000;
+        pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
+        if (st->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&st->ckpt_mu);
+        /* PASSIVE never waits for readers or writers; what it cannot copy now waits */
+        if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp,
+                                      &done) != SQLITE_OK &&
+            sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
+            log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+        pthread_mutex_lock(&st->ckpt_mu);
+    }
+    pthread_mutex_unlock(&st->ckpt_mu);
+    return NULL;
+}
+
+/* Moves checkpoints to a thread of their own; on any failure SQLite's own stay on. */
+static void store_ckpt_start(struct store *st, const char *path)
+{
+    pthread_condattr_t ca;
+
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+        return;
+    if (sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(st->ckpt_db);
+        st->ckpt_db = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(st->ckpt_db, STORE_BUSY_TIMEOUT_MS);
+    /* a connection looks at the file (and sees WAL mode) only once it runs a statement */
+    if (sqlite3_exec(st->ckpt_db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(st->ckpt_db);
+        st->ckpt_db = NULL;
+        return;
+    }
+    pthread_mutex_init(&st->ckpt_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->ckpt_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&st->ckpt_thread, NULL, store_ckpt_main, st) != 0) {
+        pthread_cond_destroy(&st->ckpt_cv);
+        pthread_mutex_destroy(&st->ckpt_mu);
+        sqlite3_close(st->ckpt_db);
+        st->ckpt_db = NULL;
+        return;
+    }
+    st->ckpt_running = 1;
+    sqlite3_wal_autocheckpoint(st->db, 0);
+}
+
+static void store_ckpt_stop(struct store *st)
+{
+    if (!st->ckpt_running)
+        return;
+    pthread_mutex_lock(&st->ckpt_mu);
+    st->ckpt_stop = 1;
+    pthread_cond_signal(&st->ckpt_cv);
+    pthread_mutex_unlock(&st->ckpt_mu);
+    pthread_join(st->ckpt_thread, NULL);
+    pthread_cond_destroy(&st->ckpt_cv);
+    pthread_mutex_destroy(&st->ckpt_mu);
+    sqlite3_close(st->ckpt_db);
+    st->ckpt_db = NULL;
+    st->ckpt_running = 0;
+}
+
 enum ho_code store_open(const char *path, struct store **out, struct ho_error *err)
 {
     struct store *st = xcalloc(1, sizeof(*st));
@@ -669,6 +760,7 @@ enum ho_code store_open(const char *path, struct store **out, struct ho_error *e
         store_close(st);
         return rc;
     }
+    store_ckpt_start(st, path);
     *out = st;
     return HO_OK;
 }
@@ -679,6 +771,7 @@ void store_close(struct store *st)
 
     if (st == NULL)
         return;
+    store_ckpt_stop(st);
     for (i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(st->s[i]);
     for (i = 0; i < RQ_COMBOS; i++)

@@ -11,7 +11,7 @@
 #   BENCH_ROUNDS=3            rounds of each measurement; medians are reported
 #   BENCH_SECONDS=10          length of one round
 #   BENCH_AGENTS=200          simulated agents (one TLS connection each)
-#   BENCH_PREFILL=500000      runs in the databases before measuring (issue: 10000000)
+#   BENCH_PREFILL=500000      runs in the databases before measuring (the target size is 10000000)
 #   BENCH_PREFILL_AGENTS=2000 agents those runs belong to (x 20 checks = states;
 #                             10000 gives the issue's 200,000 states)
 #   BENCH_AGENT_SECONDS=60    how long the real agent runs with 50 checks
