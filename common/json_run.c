@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "mem.h"
 #include "run.h"
+#include "utf8.h"
 
 #define JR_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -745,35 +746,12 @@ static void jw_raw(struct jw *w, const void *p, size_t n)
 }
 
 /* Length of the well-formed UTF-8 sequence (RFC 3629 table 3.7) at p, or 0. */
+/* Length of the multi-byte UTF-8 sequence at NUL-terminated p, 0 when not one. */
 static size_t jw_utf8_len(const unsigned char *p)
 {
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t n, i;
+    size_t n = utf8_seq_len(p, strnlen((const char *)p, 4));
 
-    if (p[0] >= 0xc2 && p[0] <= 0xdf)
-        n = 2;
-    else if (p[0] >= 0xe0 && p[0] <= 0xef)
-        n = 3;
-    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (p[0] == 0xe0)
-        lo = 0xa0; /* no overlong forms */
-    else if (p[0] == 0xed)
-        hi = 0x9f; /* no surrogates */
-    else if (p[0] == 0xf0)
-        lo = 0x90;
-    else if (p[0] == 0xf4)
-        hi = 0x8f; /* nothing past U+10FFFF */
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    /* A NUL fails the test before anything after it is read. */
-    for (i = 2; i < n; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    }
-    return n;
+    return n > 1 ? n : 0;
 }
 
 static int jw_is_linesep(const unsigned char *p)

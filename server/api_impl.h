@@ -26,6 +26,12 @@ struct api_principal {
  */
 enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned scopes,
                       struct api_principal *who, struct api_response *resp);
+/*
+ * Parses RFC 3339 query parameter key into *out (left as it is when absent). On a bad
+ * value fills resp with a 400 naming key and returns -1; else 0.
+ */
+int api_param_time(const struct api_request *req, const char *key, int64_t *out,
+                   struct api_response *resp);
 /* Value of query parameter key, NULL when absent. */
 const char *api_param(const struct api_request *req, const char *key);
 /* Makes resp a JSON response taking ownership of the malloc'd text json. */

@@ -63,12 +63,11 @@ static int api_param_text(const struct api_request *req, const char *key, const 
     return 0;
 }
 
-static int api_param_time(const struct api_request *req, const char *key, int64_t *out,
-                          struct api_response *resp)
+int api_param_time(const struct api_request *req, const char *key, int64_t *out,
+                   struct api_response *resp)
 {
     const char *v = api_param(req, key);
 
-    *out = 0;
     if (v == NULL)
         return 0;
     if (clock_parse_rfc3339(v, out) != HO_OK) {

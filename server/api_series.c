@@ -23,6 +23,7 @@
 #include "parse.h"
 #include "prom.h"
 #include "store_read.h"
+#include "utf8.h"
 
 #define SERIES_DEFAULT_LIMIT 2000
 #define SERIES_DEFAULT_SPAN  (24 * 3600 * 1000LL) /* since defaults to now - 24 h */
@@ -30,35 +31,6 @@
 #define SERIES_AGENT_MAX     128
 #define SERIES_CHECK_MAX     255
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629), 0 when invalid. */
-static size_t json_utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len, i;
-    unsigned cp;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    cp = s[0] & (0x7fu >> len);
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /* Appends s as a JSON string; a byte that is not UTF-8 becomes U+FFFD. */
 static enum ho_code json_str(struct buf *b, const char *s)
@@ -76,7 +48,7 @@ static enum ho_code json_str(struct buf *b, const char *s)
             snprintf(esc, sizeof(esc), "\\%c", u[i]);
         else if (u[i] < 0x20 || u[i] == 0x7f)
             snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
-        else if (u[i] >= 0x80 && (len = json_utf8_len(u + i, n - i)) == 0)
+        else if (u[i] >= 0x80 && (len = utf8_seq_len(u + i, n - i)) == 0)
             snprintf(esc, sizeof(esc), "\\ufffd");
         if (esc[0] == '\0') {
             i += len;
@@ -145,20 +117,6 @@ static int series_target(const char *target, size_t len, struct series_req *q,
     return 0;
 }
 
-static int series_time(const struct api_request *req, const char *key, int64_t *out,
-                       struct api_response *resp)
-{
-    const char *v = api_param(req, key);
-
-    if (v == NULL)
-        return 0;
-    if (clock_parse_rfc3339(v, out) != HO_OK) {
-        api_error(resp, HO_EINVAL, key, "must be an RFC 3339 time like 2026-11-24T14:00:00Z");
-        return -1;
-    }
-    return 0;
-}
-
 static int series_params(const struct api_request *req, struct series_req *q,
                          struct api_response *resp)
 {
@@ -184,10 +142,10 @@ static int series_params(const struct api_request *req, struct series_req *q,
         return -1;
     }
     q->until_ms = 0;
-    if (series_time(req, "until", &q->until_ms, resp) != 0)
+    if (api_param_time(req, "until", &q->until_ms, resp) != 0)
         return -1;
     q->since_ms = (q->until_ms != 0 ? q->until_ms : clock_wall_ms()) - SERIES_DEFAULT_SPAN;
-    if (series_time(req, "since", &q->since_ms, resp) != 0)
+    if (api_param_time(req, "since", &q->since_ms, resp) != 0)
         return -1;
     if (q->until_ms != 0 && q->until_ms <= q->since_ms) {
         api_error(resp, HO_EINVAL, "until", "must be after since");

@@ -17,6 +17,7 @@
 
 #include "mem.h"
 #include "prom.h"
+#include "utf8.h"
 
 #define PROM_LINE_MAX 1024 /* sample lines up to this are composed on the stack */
 
@@ -56,37 +57,6 @@ size_t prom_name_sanitize(const char *in, char *out)
     return o;
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) at s, or 0 when invalid. */
-static size_t prom_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len, i;
-    unsigned cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    cp = c & (0x7fu >> len);
-    if (len > n)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    /* overlong forms, UTF-16 surrogates, past U+10FFFF */
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /*
  * 1 for the bytes that end a run copied as it is: the three escaped characters
@@ -135,7 +105,7 @@ size_t prom_label_value_put(char *dst, const char *v, size_t n)
         i += k;
         if (i == n)
             return o;
-        k = s[i] >= 0x80 ? prom_utf8_len(s + i, n - i) : 0;
+        k = s[i] >= 0x80 ? utf8_seq_len(s + i, n - i) : 0;
         if (k > 0) { /* a well-formed multibyte character */
             memcpy(dst + o, v + i, k);
             o += k;
