@@ -277,12 +277,47 @@ static int semver_ok(const char *s)
     return *p == '\0';
 }
 
+#define MF_REGEX_MAX_QUANT 32 /* repetition operators in one regex */
+
+/*
+ * Stacked or very many repetition operators ("a****", "(a+)+...") make glibc's regcomp
+ * and regexec take seconds to minutes (found by fuzzing): refuse them up front.
+ */
+static enum ho_code regex_shape(const char *s, const char *field, struct ho_error *err)
+{
+    int quant = 0, prev = 0, is_q;
+    const char *p;
+
+    for (p = s; *p != '\0'; p++) {
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            prev = 0;
+            continue;
+        }
+        is_q = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+        if (is_q && prev)
+            return ho_error_set(err, HO_EINVAL, field, "repetition operators must not follow "
+                                "each other");
+        if (is_q && ++quant > MF_REGEX_MAX_QUANT)
+            return ho_error_set(err, HO_EINVAL, field, "at most %d repetition operators",
+                                MF_REGEX_MAX_QUANT);
+        if (*p == '{') {
+            while (p[1] != '\0' && p[1] != '}')
+                p++;
+        }
+        prev = is_q || (*p == '}' && quant > 0 && prev);
+    }
+    return HO_OK;
+}
+
 static enum ho_code regex_check(const char *s, const char *field, struct ho_error *err)
 {
     regex_t re;
     char why[128];
     int r;
 
+    if (regex_shape(s, field, err) != HO_OK)
+        return HO_EINVAL;
     r = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
     if (r != 0) {
         regerror(r, &re, why, sizeof(why));
