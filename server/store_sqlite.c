@@ -669,7 +669,8 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
     return rc;
 }
 
-#define STORE_CKPT_PERIOD_MS 1000
+#define STORE_CKPT_PERIOD_MS    1000
+#define STORE_WRITER_CKPT_PAGES 10000 /* about 40 MB of WAL */
 
 static void *store_ckpt_main(void *arg)
 {
@@ -729,7 +730,13 @@ static void store_ckpt_start(struct store *st, const char *path)
         return;
     }
     st->ckpt_running = 1;
-    sqlite3_wal_autocheckpoint(st->db, 0);
+    /*
+     * The writer keeps a far-off checkpoint of its own: under ingest without a pause a
+     * passive checkpoint never sees the whole WAL copied, so the WAL could not restart
+     * and would grow without bound. Past this size the writer's commit restarts it, and
+     * cheaply, since the thread has already copied almost every page.
+     */
+    sqlite3_wal_autocheckpoint(st->db, STORE_WRITER_CKPT_PAGES);
 }
 
 static void store_ckpt_stop(struct store *st)
