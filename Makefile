@@ -6,9 +6,11 @@
 
 CC       ?= cc
 BUILD    ?= build
-PKGS     := libmicrohttpd libcurl sqlite3 libcjson openssl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS     := libmicrohttpd libcurl sqlite3 libcjson openssl libarchive
+SERVER_PKGS := cairo
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(SERVER_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -71,7 +73,7 @@ $(1)/libagent.a: $(call objs,$(1),$(AGENT_SRCS))
 	@rm -f $$@
 	ar rcs $$@ $$^
 $(1)/healops-server: $(1)/obj/server/main.o $(1)/libserver.a $(1)/libcommon.a
-	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $(2) -o $$@ $$^ $$(SERVER_LIBS) $$(LDLIBS)
 $(1)/healops-agent: $(1)/obj/agent/main.o $(1)/libagent.a $(1)/libcommon.a
 	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 $(1)/healopsctl: $(1)/obj/agent/ctl_main.o $(1)/libagent.a $(1)/libcommon.a
@@ -80,7 +82,7 @@ $(1)/tests/%_test: tests/unit/%_test.c $(1)/libserver.a $(1)/libagent.a $(1)/lib
 	@mkdir -p $$(@D)
 	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Wno-missing-prototypes -Wno-missing-declarations \
 	    -Iserver -Iagent -Icommon -Itests/unit -o $$@ $$< \
-	    $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $$(CMOCKA_LIBS) $$(LDLIBS)
+	    $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $$(CMOCKA_LIBS) $$(SERVER_LIBS) $$(LDLIBS)
 endef
 
 $(eval $(call flavour,$(BUILD),$(CFLAGS)))

@@ -16,6 +16,8 @@ libsqlite3-dev
 libcjson-dev
 libssl-dev
 libcmocka-dev
+libarchive-dev
+libcairo2-dev
 openssl
 ca-certificates
 curl
@@ -30,6 +32,8 @@ systemd
 victoria-metrics
 influxdb
 prometheus
+prometheus-alertmanager
+chromium
 "
 
 say() {
