@@ -32,6 +32,20 @@ enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned s
  */
 int api_param_time(const struct api_request *req, const char *key, int64_t *out,
                    struct api_response *resp);
+/* api_params.c: each fills resp with a 400 naming the parameter and returns -1 on a bad value. */
+#define API_DEFAULT_LIMIT 100
+/* Refuses parameters not in the NULL-terminated list allowed. */
+int api_params_known(const struct api_request *req, const char *const *allowed,
+                     struct api_response *resp);
+/* Text parameter key: 1 to 255 bytes, no control characters; *out NULL when absent. */
+int api_param_text(const struct api_request *req, const char *key, const char **out,
+                   struct api_response *resp);
+/* "limit": 1..STORE_MAX_LIMIT, default API_DEFAULT_LIMIT. */
+int api_param_limit(const struct api_request *req, size_t *out, struct api_response *resp);
+/* "outcome": an enum run_outcome name; *out -1 when absent. */
+int api_param_outcome(const struct api_request *req, int *out, struct api_response *resp);
+/* "cursor": opaque, bounded; *out NULL when absent. */
+int api_param_cursor(const struct api_request *req, const char **out, struct api_response *resp);
 /* Value of query parameter key, NULL when absent. */
 const char *api_param(const struct api_request *req, const char *key);
 /* Makes resp a JSON response taking ownership of the malloc'd text json. */
