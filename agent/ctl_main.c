@@ -1,7 +1,7 @@
 /*
  * healopsctl: the operators' command line for the HealOps API
  * (DESIGN.md section 10a). This version answers the history and fleet
- * queries: runs, repairs, state, agents; as a table, or --json.
+ * queries: runs, repairs, state, agents, insights; as a table, or --json.
  * Server, token and CA come from flags or HEALOPS_SERVER, HEALOPS_TOKEN,
  * HEALOPS_CA_FILE. Exit codes: 0 ok, 1 the server refused or failed,
  * 2 bad usage, 3 the server could not be reached.
@@ -63,7 +63,7 @@ static const struct config_option ctl_options[] = {
 
 static const char ctl_usage[] =
     "usage: healopsctl [--server URL] [--token TOKEN] [--ca-file FILE] COMMAND [filters] [--json]\n"
-    "commands: runs | repairs | state | agents";
+    "commands: runs | repairs | state | agents | insights";
 
 static void ctl_env(char **slot, const char *var)
 {
@@ -93,6 +93,7 @@ static char *ctl_url(const struct ctl_config *c, const char *cmd)
     struct buf b;
     char limit[24];
     int history = strcmp(cmd, "runs") == 0 || strcmp(cmd, "repairs") == 0;
+    int insights = strcmp(cmd, "insights") == 0;
     enum ho_code rc;
 
     buf_init(&b, 8192);
@@ -101,9 +102,10 @@ static char *ctl_url(const struct ctl_config *c, const char *cmd)
     if (rc == HO_OK && strcmp(cmd, "agents") != 0)
         rc = ctl_add_param(&b, "agent", c->agent) | ctl_add_param(&b, "package", c->package) |
              ctl_add_param(&b, "check", c->check) | ctl_add_param(&b, "outcome", c->outcome);
+    if (rc == HO_OK && (history || insights))
+        rc = ctl_add_param(&b, "since", c->since) | ctl_add_param(&b, "until", c->until);
     if (rc == HO_OK && history)
-        rc = ctl_add_param(&b, "since", c->since) | ctl_add_param(&b, "until", c->until) |
-             ctl_add_param(&b, "manual", c->manual);
+        rc = ctl_add_param(&b, "manual", c->manual);
     if (rc == HO_OK)
         rc = ctl_add_param(&b, "limit", limit) | ctl_add_param(&b, "cursor", c->cursor);
     if (rc != HO_OK) {
@@ -129,11 +131,51 @@ static const char *ctl_step(const cJSON *run, const char *step)
     return ctl_str(cJSON_GetObjectItemCaseSensitive(run, step), "status");
 }
 
+static double ctl_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -1.0;
+}
+
+/* One line per check: failures, repairs and how well they work. */
+static void ctl_print_insights(const cJSON *root)
+{
+    const cJSON *it, *names;
+    char rate[16], mttr[24];
+
+    printf("%-16s %-28s %6s %8s %7s %7s %10s %s\n", "PACKAGE", "CHECK", "AGENTS", "FAILURES",
+           "REPAIRS", "SUCCESS", "RECOVERY", "FLAPPING ON");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "checks"))
+    {
+        const cJSON *n;
+        double r = ctl_num(it, "repair_success_rate"), t = ctl_num(it, "mean_time_to_recovery_s");
+
+        snprintf(rate, sizeof(rate), r < 0 ? "-" : "%.0f%%", r * 100.0);
+        snprintf(mttr, sizeof(mttr), t < 0 ? "-" : "%.0f s", t);
+        printf("%-16s %-28s %6.0f %8.0f %7.0f %7s %10s ", ctl_str(it, "package"),
+               ctl_str(it, "check"), ctl_num(it, "agents"), ctl_num(it, "failures"),
+               ctl_num(it, "repairs_attempted"), rate, mttr);
+        names = cJSON_GetObjectItemCaseSensitive(it, "flapping_agents");
+        if (cJSON_GetArraySize(names) == 0)
+            printf("-");
+        cJSON_ArrayForEach(n, names)
+        {
+            printf("%s%s", n == names->child ? "" : ",", cJSON_IsString(n) ? n->valuestring : "?");
+        }
+        printf("\n");
+    }
+}
+
 static void ctl_print_table(const char *cmd, const cJSON *root)
 {
     const cJSON *it, *list;
     int history = strcmp(cmd, "runs") == 0 || strcmp(cmd, "repairs") == 0;
 
+    if (strcmp(cmd, "insights") == 0) {
+        ctl_print_insights(root);
+        return;
+    }
     list = cJSON_GetObjectItemCaseSensitive(root, history ? "runs"
                                                   : strcmp(cmd, "state") == 0 ? "states"
                                                                                : "agents");
@@ -237,7 +279,7 @@ int main(int argc, char **argv)
     ctl_env(&c.ca_file, "HEALOPS_CA_FILE");
     cmd = cli.npositional == 1 ? cli.positional[0] : "";
     if (strcmp(cmd, "runs") != 0 && strcmp(cmd, "repairs") != 0 && strcmp(cmd, "state") != 0 &&
-        strcmp(cmd, "agents") != 0) {
+        strcmp(cmd, "agents") != 0 && strcmp(cmd, "insights") != 0) {
         fprintf(stderr, "%s\n", ctl_usage);
         goto out;
     }

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "api_impl.h"
+#include "api_insights.h"
 #include "api_metrics.h"
 #include "app.h"
 #include "clock.h"
@@ -167,6 +168,8 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
         api_tokens_delete(app, req, resp, p + 8);
     } else if (strcmp(p, "/metrics") == 0 && post) {
         api_metrics_post(app, req, resp);
+    } else if (strcmp(p, "/insights") == 0 && get) {
+        api_insights_get(app, req, resp);
     } else if (strcmp(p, "/forwarders") == 0 && get) {
         api_forwarders_get(app, req, resp);
     } else if (strncmp(p, "/checks/", 8) == 0 && strlen(p) > 15 &&

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mem.h"
 #include "store_read.h"
+#include "store_read_impl.h"
 
 #define STORE_READ_BUSY_MS 5000
 
@@ -389,4 +390,9 @@ out:
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
+}
+
+sqlite3 *store_read_db(struct store_read *r)
+{
+    return r->db;
 }

@@ -29,6 +29,7 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/agents/heartbeat"), ("GET", "/api/v1/agents/{id}"),
     ("POST", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/{id}"), ("POST", "/api/v1/metrics"), ("GET", "/api/v1/forwarders"),
     ("GET", "/api/v1/checks/{agent}/{check}/series"),
+    ("GET", "/api/v1/insights"),
 }
 
 
@@ -375,6 +376,8 @@ def test_openapi_live_responses_match(env):
     s = live.call("GET", "/api/v1/checks/%s/nginx.running/series?metric=nginx.workers&limit=10"
                   % agent_id, tmpl, 200, token=read)
     check(len(s["points"]) == 3, s)
+    ins = live.call("GET", "/api/v1/insights?package=web", "/api/v1/insights", 200, token=read)
+    check(isinstance(ins["checks"], list), ins)
     fw = live.call("GET", "/api/v1/forwarders", "/api/v1/forwarders", 200, token=read)
     check(len(fw) == 1 and fw[0]["name"] == "tsdb", fw)
 
