@@ -12,6 +12,7 @@
 #include "config.h"
 
 struct forward;
+struct retention;
 struct store;
 
 struct server_config {
@@ -29,12 +30,14 @@ struct server_config {
     long long max_connections;
     char *forwarders;          /* JSON text of the "forwarders" array (forward.h), may be NULL */
     long long series_days;     /* points are kept this long for graphs (and until forwarded) */
+    long long retention_days;  /* runs and states are kept this long; 0 = forever */
 };
 
 struct app {
     struct server_config cfg;
     struct store *store;
     struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
+    struct retention *retention; /* the pruner (retention.h), NULL when not started */
     int64_t started_at_ms;
 };
 

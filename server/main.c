@@ -20,6 +20,7 @@
 #include "http.h"
 #include "httpc.h"
 #include "log.h"
+#include "retention.h"
 #include "mem.h"
 #include "store.h"
 
@@ -57,7 +58,8 @@ static const struct config_option server_options[] = {
     OPT("alerting.after_failures", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
     OPT("alerting.repeat_every", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
     OPT("alerting.flapping", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
-    OPT("retention_days", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("retention_days", "--retention-days", CONFIG_INT, retention_days, 0, 36500, "DAYS",
+        "delete runs older than this; 0 keeps them forever (default 90)"),
 };
 #define NOPTS (sizeof(server_options) / sizeof(server_options[0]))
 
@@ -94,6 +96,7 @@ static void server_defaults(struct server_config *c)
     c->threads = 4;
     c->agent_silent_after = 180;
     c->series_days = 7;
+    c->retention_days = 90;
 }
 
 static int server_apply_log_level(const struct server_config *c)
@@ -194,6 +197,8 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     httpc_global_init();
     if (forward_start(app, fcfg, &app->forward, &err) != HO_OK)
         fatalx("%s", err.msg);
+    if (retention_start(app, &app->retention, &err) != HO_OK)
+        fatalx("%s", err.msg);
     if (http_start(app, &srv, &err) != HO_OK)
         fatalx("%s: %s", err.field, err.msg);
     log_info("listening on https://%s (port %d) version=%s", app->cfg.listen, http_port(srv),
@@ -210,6 +215,8 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     http_stop(srv, 5000);
     forward_stop(app->forward);
     app->forward = NULL;
+    retention_stop(app->retention);
+    app->retention = NULL;
     httpc_global_cleanup();
     store_close(app->store);
     app->store = NULL;
