@@ -12,6 +12,7 @@
 #include "api_insights.h"
 #include "api_metrics.h"
 #include "app.h"
+#include "authlimit.h"
 #include "clock.h"
 #include "crypto.h"
 #include "log.h"
@@ -67,6 +68,20 @@ const char *api_param(const struct api_request *req, const char *key)
     return NULL;
 }
 
+/* Answers 401 with msg and counts the failure against the client's address. */
+static enum ho_code api_auth_failed(struct app *app, const struct api_request *req,
+                                    const char *why, const char *msg, struct api_response *resp)
+{
+    const char *addr = req->remote_addr != NULL ? req->remote_addr : "-";
+
+    log_info("auth: %s from %s path=%s", why, addr, req->path);
+    if (authlimit_fail(app->authlimit, req->remote_addr, clock_mono_ms()))
+        log_warnx("auth: %lld failed authentications from %s within a minute; refusing it for "
+                  "%lld s", app->cfg.auth_failures, addr, app->cfg.auth_block);
+    api_error(resp, HO_EAUTH, NULL, msg);
+    return HO_EAUTH;
+}
+
 enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned scopes,
                       struct api_principal *who, struct api_response *resp)
 {
@@ -75,26 +90,30 @@ enum ho_code api_auth(struct app *app, const struct api_request *req, unsigned s
     const char *h = req->authorization, *t;
     enum ho_code rc;
     size_t len;
+    int wait;
 
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
-        api_error(resp, HO_EAUTH, NULL, "missing bearer token (Authorization: Bearer TOKEN)");
-        return HO_EAUTH;
+    wait = authlimit_blocked(app->authlimit, req->remote_addr, clock_mono_ms());
+    if (wait > 0) {
+        api_error(resp, HO_ELIMIT, NULL,
+                  "too many failed authentications from this address; try again later");
+        resp->retry_after = wait;
+        return HO_ELIMIT;
     }
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return api_auth_failed(app, req, "no bearer token",
+                               "missing bearer token (Authorization: Bearer TOKEN)", resp);
     t = h + 7;
     while (*t == ' ')
         t++;
     len = strlen(t);
-    if (len == 0 || len > 256) {
-        api_error(resp, HO_EAUTH, NULL, "invalid token");
-        return HO_EAUTH;
-    }
+    if (len == 0 || len > 256)
+        return api_auth_failed(app, req, "malformed token", "invalid token", resp);
     crypto_sha256_hex(t, len, hash);
     rc = store_token_lookup(app->store, hash, clock_wall_ms(), &tok);
     if (rc != HO_OK) {
         if (rc == HO_EAUTH) {
-            log_info("auth: unknown, revoked or expired token from %s path=%s",
-                     req->remote_addr ? req->remote_addr : "-", req->path);
-            api_error(resp, HO_EAUTH, NULL, "invalid token");
+            return api_auth_failed(app, req, "unknown, revoked or expired token",
+                                   "invalid token", resp);
         } else {
             api_error(resp, rc, NULL, "token store unavailable");
         }

@@ -40,6 +40,7 @@ struct api_response {
     const char *content_type;         /* static string */
     char etag[80];                    /* "" = none */
     const char *cache_control;        /* static string or NULL */
+    int retry_after;                  /* > 0: seconds for a Retry-After header */
 };
 
 /* Routes req to its handler and fills resp (always: errors become JSON bodies). */

@@ -11,6 +11,7 @@
 
 #include "config.h"
 
+struct authlimit;
 struct forward;
 struct retention;
 struct store;
@@ -31,6 +32,8 @@ struct server_config {
     char *forwarders;          /* JSON text of the "forwarders" array (forward.h), may be NULL */
     long long series_days;     /* points are kept this long for graphs (and until forwarded) */
     long long retention_days;  /* runs and states are kept this long; 0 = forever */
+    long long auth_failures;   /* failed authentications per minute before a block; 0 = off */
+    long long auth_block;      /* seconds an address is refused after that */
 };
 
 struct app {
@@ -38,6 +41,7 @@ struct app {
     struct store *store;
     struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
     struct retention *retention; /* the pruner (retention.h), NULL when not started */
+    struct authlimit *authlimit; /* failed-authentication limits (authlimit.h), may be NULL */
     int64_t started_at_ms;
 };
 

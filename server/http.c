@@ -105,6 +105,12 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
                             resp->cache_control != NULL ? resp->cache_control : "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (resp->retry_after > 0) {
+        char ra[16];
+
+        snprintf(ra, sizeof(ra), "%d", resp->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
     ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
     MHD_destroy_response(r);
     return ret;

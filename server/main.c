@@ -19,6 +19,7 @@
 #include "forward.h"
 #include "http.h"
 #include "httpc.h"
+#include "authlimit.h"
 #include "log.h"
 #include "retention.h"
 #include "mem.h"
@@ -46,6 +47,11 @@ static const struct config_option server_options[] = {
         "N", "most runs in one POST /runs (default 1000)"),
     OPT("limits.max_connections", "--max-connections", CONFIG_INT, max_connections, 16, 200000,
         "N", "most concurrent connections (default 20000)"),
+    OPT("limits.auth_failures", "--auth-failures", CONFIG_INT, auth_failures, 0, 100000, "N",
+        "failed authentications per minute from one address before it is refused; 0 = no "
+        "limit (default 30)"),
+    OPT("limits.auth_block", "--auth-block", CONFIG_INT, auth_block, 1, 86400, "SECONDS",
+        "how long such an address is refused with 429 (default 60)"),
     OPT("threads", "--threads", CONFIG_INT, threads, 1, 64, "N",
         "HTTP worker threads (default 4)"),
     OPT("alerting.agent_silent_after", "--agent-silent-after", CONFIG_INT, agent_silent_after, 10,
@@ -97,6 +103,8 @@ static void server_defaults(struct server_config *c)
     c->agent_silent_after = 180;
     c->series_days = 7;
     c->retention_days = 90;
+    c->auth_failures = 30;
+    c->auth_block = 60;
 }
 
 static int server_apply_log_level(const struct server_config *c)
@@ -197,6 +205,7 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     httpc_global_init();
     if (forward_start(app, fcfg, &app->forward, &err) != HO_OK)
         fatalx("%s", err.msg);
+    app->authlimit = authlimit_new((int)app->cfg.auth_failures, 60, (int)app->cfg.auth_block);
     if (retention_start(app, &app->retention, &err) != HO_OK)
         fatalx("%s", err.msg);
     if (http_start(app, &srv, &err) != HO_OK)
@@ -217,6 +226,8 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     app->forward = NULL;
     retention_stop(app->retention);
     app->retention = NULL;
+    authlimit_free(app->authlimit);
+    app->authlimit = NULL;
     httpc_global_cleanup();
     store_close(app->store);
     app->store = NULL;
