@@ -7,7 +7,7 @@
 CC       ?= cc
 BUILD    ?= build
 PKGS     := libmicrohttpd libcurl sqlite3 libcjson openssl libarchive
-SERVER_PKGS := cairo
+SERVER_PKGS := cairo gnutls
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(SERVER_PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)

@@ -18,6 +18,7 @@ libssl-dev
 libcmocka-dev
 libarchive-dev
 libcairo2-dev
+libgnutls28-dev
 openssl
 ca-certificates
 curl

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "api.h"
@@ -35,6 +36,7 @@ struct http_server {
     struct app *app;
     char *cert;
     char *key;
+    char *client_ca; /* PEM CA of client certificates; NULL: none asked for */
 };
 
 struct http_req {
@@ -173,6 +175,31 @@ static enum MHD_Result http_dispatch(struct http_server *srv, struct MHD_Connect
     return http_send(conn, &resp);
 }
 
+/*
+ * Mutual TLS: MHD asks for a client certificate when it has a trust list
+ * (MHD_OPTION_HTTPS_MEM_TRUST) but does not insist, so each request checks
+ * that one was presented and verifies against that CA (the GnuTLS session
+ * MHD runs on; see the MHD tutorial's TLS authentication chapter).
+ * 0 when it does.
+ */
+static int http_client_cert_ok(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci;
+    gnutls_session_t s;
+    unsigned int status = 0, n = 0;
+
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return -1;
+    s = (gnutls_session_t)ci->tls_session;
+    if (gnutls_certificate_type_get(s) != GNUTLS_CRT_X509 ||
+        gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+        return -1;
+    if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0)
+        return -1;
+    return 0;
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -184,6 +211,14 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     uint64_t len;
 
     (void)version;
+    if (hr == NULL && srv->client_ca != NULL && strcmp(url, "/healthz") != 0 &&
+        http_client_cert_ok(conn) != 0) {
+        hr = xcalloc(1, sizeof(*hr));
+        *con_cls = hr;
+        hr->answered = 1;
+        return http_send_error(conn, HO_EPERM,
+                               "a client certificate signed by the configured CA is required");
+    }
     if (hr == NULL) {
         hr = xcalloc(1, sizeof(*hr));
         buf_init(&hr->body, (size_t)srv->app->cfg.max_body_bytes);
@@ -276,6 +311,7 @@ static enum ho_code http_addr(const char *listen, struct sockaddr_storage *ss,
 enum ho_code http_start(struct app *app, struct http_server **out, struct ho_error *err)
 {
     struct http_server *srv = xcalloc(1, sizeof(*srv));
+    struct MHD_OptionItem trust[] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
     struct sockaddr_storage ss;
     unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
                          MHD_USE_ERROR_LOG;
@@ -294,6 +330,15 @@ enum ho_code http_start(struct app *app, struct http_server **out, struct ho_err
         rc = HO_EINVAL;
         goto fail;
     }
+    if (app->cfg.tls_client_ca != NULL) {
+        srv->client_ca = http_read_file(app->cfg.tls_client_ca, err, "tls.client_ca");
+        if (srv->client_ca == NULL) {
+            rc = HO_EINVAL;
+            goto fail;
+        }
+        trust[0].option = MHD_OPTION_HTTPS_MEM_TRUST;
+        trust[0].ptr_value = srv->client_ca;
+    }
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -303,7 +348,7 @@ enum ho_code http_start(struct app *app, struct http_server **out, struct ho_err
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)app->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
-        MHD_OPTION_END);
+        MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         rc = ho_error_set(err, HO_EIO, "listen",
                           "cannot start HTTPS on %s (port in use, or bad certificate/key)",
@@ -346,5 +391,6 @@ void http_stop(struct http_server *srv, int grace_ms)
         explicit_bzero(srv->key, strlen(srv->key));
     free(srv->key);
     free(srv->cert);
+    free(srv->client_ca);
     free(srv);
 }

@@ -196,9 +196,6 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     struct sigaction sa;
 
     ho_error_clear(&err);
-    if (app->cfg.tls_client_ca != NULL)
-        fatalx("--tls-client-ca: client certificate verification is not supported by this "
-               "version; remove the option");
     if (store_open(app->cfg.db, &app->store, &err) != HO_OK)
         fatalx("database %s: %s", app->cfg.db, err.msg);
     log_info("store: %s schema version %d", app->cfg.db, store_schema_version(app->store));
