@@ -15,6 +15,7 @@
 #include "authlimit.h"
 #include "clock.h"
 #include "crypto.h"
+#include "jsonlimit.h"
 #include "log.h"
 #include "mem.h"
 
@@ -200,12 +201,28 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
     return 1;
 }
 
+/* A JSON body (it starts with { or [) nested deeper than JSON_MAX_DEPTH. */
+static int api_body_too_deep(const struct api_request *req)
+{
+    size_t i = 0;
+
+    while (i < req->body_len && strchr(" \t\r\n", req->body[i]) != NULL)
+        i++;
+    if (i == req->body_len || (req->body[i] != '{' && req->body[i] != '['))
+        return 0;
+    return json_depth(req->body + i, req->body_len - i, JSON_MAX_DEPTH) < 0;
+}
+
 void api_handle(struct app *app, const struct api_request *req, struct api_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
     resp->status = 500;
     if (req->too_many_params) {
         api_error(resp, HO_EINVAL, NULL, "too many query parameters");
+        return;
+    }
+    if (api_body_too_deep(req)) {
+        api_error(resp, HO_EINVAL, "body", "JSON nested more than 32 levels deep");
         return;
     }
     if (api_is(req, "GET", "/healthz") || api_is(req, "HEAD", "/healthz")) {
