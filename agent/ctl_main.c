@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "ctl.h"
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
@@ -63,7 +64,13 @@ static const struct config_option ctl_options[] = {
 
 static const char ctl_usage[] =
     "usage: healopsctl [--server URL] [--token TOKEN] [--ca-file FILE] COMMAND [filters] [--json]\n"
-    "commands: runs | repairs | state | agents | insights";
+    "commands: runs | repairs | state | agents | insights\n"
+    "  healopsctl keygen PREFIX\n"
+    "  healopsctl package init NAME | lint DIR | build DIR [-o FILE] | sign BUNDLE --key FILE\n"
+    "  healopsctl package publish BUNDLE [--signature FILE] | show NAME [--json]\n"
+    "  healopsctl packages [--json]\n"
+    "  healopsctl assign NAME --version V|latest [--selector KEY=VALUE]... [--rollout PERCENT]\n"
+    "  (each of these has its own --help)";
 
 static void ctl_env(char **slot, const char *var)
 {
@@ -257,6 +264,8 @@ int main(int argc, char **argv)
     int ret = 2;
 
     log_init("healopsctl", LOG_LEVEL_WARN);
+    if (ctl_package_is_command(argc - 1, argv + 1))
+        return ctl_package_main(argc - 1, argv + 1);
     memset(&c, 0, sizeof(c));
     c.limit = 50;
     ho_error_clear(&err);

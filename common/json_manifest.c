@@ -110,8 +110,7 @@ static int is_digit(int c)
     return c >= '0' && c <= '9';
 }
 
-/* [A-Za-z0-9][A-Za-z0-9._-]*, or with lower set [a-z0-9][a-z0-9._-]*. */
-static int name_ok(const char *s, int lower)
+int manifest_name_ok(const char *s, int lower)
 {
     const char *p;
 
@@ -251,8 +250,7 @@ static int semver_idents(const char **pp, int strict)
     return 1;
 }
 
-/* Semantic Versioning 2.0.0: MAJOR.MINOR.PATCH[-prerelease][+build]. */
-static int semver_ok(const char *s)
+int manifest_semver_ok(const char *s)
 {
     const char *p = s;
 
@@ -498,7 +496,7 @@ static enum ho_code get_name(const cJSON *obj, const char *key, size_t maxlen, i
     rc = get_str(obj, key, 1, maxlen, &s, err);
     if (rc != HO_OK)
         return rc;
-    if (!name_ok(s, lower))
+    if (!manifest_name_ok(s, lower))
         return ho_error_set(err, HO_EINVAL, key, "must match %s",
                             lower ? "[a-z0-9][a-z0-9._-]*" : "[A-Za-z0-9][A-Za-z0-9._-]*");
     *dst = xstrdup(s);
@@ -1191,7 +1189,7 @@ static enum ho_code parse_version_env(const cJSON *root, struct manifest *m, str
     rc = get_str(root, "version", 1, MF_VERSION_MAX, &s, err);
     if (rc != HO_OK)
         return rc;
-    if (!semver_ok(s))
+    if (!manifest_semver_ok(s))
         return ho_error_set(err, HO_EINVAL, "version",
                             "must be a semantic version MAJOR.MINOR.PATCH[-prerelease][+build]");
     m->version = xstrdup(s);

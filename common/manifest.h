@@ -133,6 +133,11 @@ enum ho_code manifest_parse(const char *json, size_t len, struct manifest *out,
  */
 enum ho_code manifest_load_dir(const char *dir, struct manifest *out, struct ho_error *err) HO_WUR;
 
+/* [A-Za-z0-9][A-Za-z0-9._-]*, or with lower set [a-z0-9][a-z0-9._-]* (package names). */
+int manifest_name_ok(const char *s, int lower);
+/* Semantic Versioning 2.0.0: MAJOR.MINOR.PATCH[-prerelease][+build]. */
+int manifest_semver_ok(const char *s);
+
 /* Finds a check by name; NULL when absent. */
 const struct manifest_check *manifest_find_check(const struct manifest *m, const char *name);
 
