@@ -17,6 +17,8 @@
 
 struct spool;
 struct cycle_guard;
+struct pkgsync;
+struct sign_pubkey;
 struct httpc;
 struct run;
 struct spool_item;
@@ -43,6 +45,7 @@ struct agent_config {
     long long send_timeout;    /* seconds per request */
     int host_stats;            /* collect the built-in host stats */
     long long host_stats_interval; /* seconds between host stats */
+    long long package_sync_interval; /* seconds between package syncs */
     int once;                  /* --once */
     int report_only;           /* never repair */
     int json;                  /* run: print JSON */
@@ -55,8 +58,11 @@ struct agent_identity {
 
 struct agent {
     struct agent_config cfg;
-    struct manifest *packages; /* owned array */
+    struct manifest *packages; /* owned array: the --package-dir packages */
     size_t npackages;
+    struct sign_pubkey **trust_keys; /* owned: the loaded --trust-key files */
+    size_t ntrust_keys;
+    struct pkgsync *sync;      /* owned: synced packages; NULL before the state dir opens */
     struct spool *spool;
     struct probe_ctx probe;
     pthread_mutex_t id_lock;   /* guards identity */
@@ -101,7 +107,7 @@ enum ho_code sender_send_items(struct agent *ag, struct httpc *hc, struct spool_
  */
 enum ho_code sender_flush_metrics(struct agent *ag, struct httpc *hc, size_t max_items,
                                   size_t *sent, struct ho_error *err) HO_WUR;
-/* Posts a heartbeat (version, packages, spool depth, dropped count). */
+/* Posts a heartbeat (version, packages that run, package errors, spool depth, dropped count). */
 enum ho_code sender_heartbeat(struct agent *ag, struct httpc *hc, struct ho_error *err) HO_WUR;
 /* Makes an HTTP client from the configuration. */
 enum ho_code sender_client(struct agent *ag, struct httpc **out) HO_WUR;

@@ -6,6 +6,15 @@
  * goes to the spool first, and a sender thread moves the spool to the server
  * with exponential backoff and jitter while the server is away. Checks and
  * stats keep running whatever the server does.
+ *
+ * Packages change while the daemon runs: the sender thread also syncs the
+ * assigned packages (pkgsync) on its own interval, and the scheduler, between
+ * ticks, notices a new package generation, loads the new set, stops
+ * scheduling the jobs of packages that changed or went, waits until none of
+ * them is queued or running, and only then frees their jobs and manifests
+ * and adds jobs for the new ones. Jobs are allocated one by one and the queue
+ * holds pointers, so jobs of unchanged packages keep running and keep their
+ * schedule across the swap.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +33,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
+#include "pkgsync.h"
 #include "spool.h"
 
 #define DAEMON_BACKOFF_MIN_MS 1000
@@ -46,17 +56,25 @@ struct job {
     struct cycle_guard guard; /* loop guard of a check */
     int64_t next_ms;          /* monotonic time of the next run */
     int running;              /* queued or running; only its worker touches its state */
+    int frozen;               /* its package is being replaced: not scheduled */
 };
 
 struct daemon {
     struct agent *ag;
-    struct job *jobs;
+    struct job **jobs;        /* owned, each job owned */
     size_t njobs;
     pthread_mutex_t lock;
     pthread_cond_t work;      /* a job is queued or we stop */
     pthread_cond_t sendable;  /* a run was spooled or we stop */
-    size_t *queue;            /* ring of job indexes */
-    size_t qhead, qlen;
+    struct job **queue;       /* ring of queued jobs, qcap slots */
+    size_t qcap, qhead, qlen;
+    struct manifest **synced; /* owned: the synced packages jobs point into */
+    size_t nsynced;
+    unsigned long gen;        /* pkgsync generation of synced */
+    struct manifest **pending; /* scheduler only: the next synced set, or NULL */
+    size_t npending;
+    unsigned long pending_gen;
+    int sync_failing;         /* sender only: the last package sync failed */
     int stop;
     int spooled;              /* runs spooled since the sender last looked */
     struct guard_store *guards; /* loop-guard memory across restarts */
@@ -239,8 +257,8 @@ static void *daemon_worker(void *arg)
             pthread_cond_wait(&d->work, &d->lock);
         if (d->stop)
             break;
-        j = &d->jobs[d->queue[d->qhead]];
-        d->qhead = (d->qhead + 1) % d->njobs;
+        j = d->queue[d->qhead];
+        d->qhead = (d->qhead + 1) % d->qcap;
         d->qlen--;
         pthread_mutex_unlock(&d->lock);
         daemon_run_job(d, j);
@@ -269,18 +287,18 @@ static void daemon_sleep_until(struct daemon *d, pthread_cond_t *cv, int64_t wai
 }
 
 /* Enrolls if needed; returns 0 when the agent has a token. */
-static int daemon_ensure_identity(struct daemon *d, struct httpc *hc)
+static int daemon_ensure_identity(struct agent *ag, struct httpc *hc)
 {
     struct ho_error err;
     char token[256];
 
-    identity_token(d->ag, token, sizeof(token));
+    identity_token(ag, token, sizeof(token));
     if (token[0] != '\0') {
         crypto_wipe(token, sizeof(token));
         return 0;
     }
     ho_error_clear(&err);
-    if (identity_enroll(d->ag, hc, &err) != HO_OK) {
+    if (identity_enroll(ag, hc, &err) != HO_OK) {
         log_warnx("enroll: %s (runs stay in the spool)", err.msg);
         return -1;
     }
@@ -299,19 +317,52 @@ static int64_t daemon_backoff(int64_t cur)
     return next / 2 + (next / 2) * r / 255; /* "equal jitter" */
 }
 
-/* One round of the sender: identity, heartbeat when due, flush. Returns ms to wait. */
+/*
+ * One package sync with the server. A failure to get the assignment list is
+ * logged at warning when *failing was 0 (then at debug until it works again);
+ * the installed packages keep running either way.
+ */
+static void daemon_sync(struct agent *ag, struct httpc *hc, int *failing)
+{
+    struct ho_error err;
+    char token[256];
+    enum ho_code rc;
+
+    identity_token(ag, token, sizeof(token));
+    ho_error_clear(&err);
+    rc = pkgsync_sync(ag->sync, hc, ag->cfg.server, token, &err);
+    crypto_wipe(token, sizeof(token));
+    if (rc == HO_OK && *failing)
+        log_info("packages: sync works again");
+    else if (rc == HO_ENOENT && !*failing)
+        log_info("packages: %s; running local packages only", err.msg);
+    else if (rc != HO_OK && !*failing)
+        log_warnx("packages: sync failed: %s; installed packages keep running", err.msg);
+    else if (rc != HO_OK)
+        log_debug("packages: sync failed: %s", err.msg);
+    *failing = rc != HO_OK;
+}
+
+/* One round of the sender: identity, package sync and heartbeat when due, flush. */
 static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *backoff,
-                                 int64_t *next_hb)
+                                 int64_t *next_hb, int64_t *next_sync)
 {
     struct ho_error err;
     size_t sent = 0;
     enum ho_code rc;
 
     ho_error_clear(&err);
-    if (daemon_ensure_identity(d, hc) != 0) {
+    if (daemon_ensure_identity(d->ag, hc) != 0) {
         *backoff = daemon_backoff(*backoff);
         return *backoff;
     }
+    if (d->ag->sync != NULL && clock_mono_ms() >= *next_sync) {
+        daemon_sync(d->ag, hc, &d->sync_failing);
+        *next_sync = clock_mono_ms() + d->ag->cfg.package_sync_interval * 1000;
+    }
+    /* what runs or a package error changed: tell the server now */
+    if (d->ag->sync != NULL && pkgsync_take_changed(d->ag->sync))
+        *next_hb = 0;
     if (clock_mono_ms() >= *next_hb) {
         if (sender_heartbeat(d->ag, hc, &err) != HO_OK)
             log_debug("heartbeat: %s", err.msg);
@@ -349,7 +400,7 @@ static void *daemon_sender(void *arg)
 {
     struct daemon *d = arg;
     struct httpc *hc = NULL;
-    int64_t backoff = 0, next_hb = 0, wait_ms;
+    int64_t backoff = 0, next_hb = 0, next_sync = 0, wait_ms;
 
     if (sender_client(d->ag, &hc) != HO_OK) {
         log_error("sender: cannot make an HTTP client");
@@ -359,7 +410,9 @@ static void *daemon_sender(void *arg)
     while (!d->stop) {
         d->spooled = 0;
         pthread_mutex_unlock(&d->lock);
-        wait_ms = daemon_send_round(d, hc, &backoff, &next_hb);
+        wait_ms = daemon_send_round(d, hc, &backoff, &next_hb, &next_sync);
+        if (d->ag->sync != NULL && backoff == 0 && wait_ms > next_sync - clock_mono_ms())
+            wait_ms = next_sync - clock_mono_ms();
         pthread_mutex_lock(&d->lock);
         if (d->stop)
             break;
@@ -386,8 +439,10 @@ static int64_t daemon_splay(struct daemon *d, int interval_s)
 static struct job *daemon_add_job(struct daemon *d, enum job_kind kind,
                                   const struct manifest *pkg, int interval_s, int64_t now)
 {
-    struct job *j = &d->jobs[d->njobs++];
+    struct job *j = xcalloc(1, sizeof(*j));
 
+    d->jobs = xrealloc(d->jobs, (d->njobs + 1) * sizeof(*d->jobs));
+    d->jobs[d->njobs++] = j;
     j->kind = kind;
     j->pkg = pkg;
     j->interval_s = interval_s;
@@ -395,41 +450,203 @@ static struct job *daemon_add_job(struct daemon *d, enum job_kind kind,
     return j;
 }
 
+/* Adds the check and stats jobs of one package. */
+static void daemon_add_package(struct daemon *d, const struct manifest *pkg, int64_t now)
+{
+    struct job *j;
+    size_t k;
+    char *key;
+
+    for (k = 0; k < pkg->nchecks; k++) {
+        j = daemon_add_job(d, JOB_CHECK, pkg, pkg->checks[k].interval_s, now);
+        j->check = &pkg->checks[k];
+        key = xasprintf("%s/%s", pkg->name, j->check->name);
+        guard_store_get(d->guards, key, &j->guard);
+        free(key);
+    }
+    for (k = 0; k < pkg->nstats; k++) {
+        j = daemon_add_job(d, JOB_STAT, pkg, pkg->stats[k].interval_s, now);
+        j->stat = &pkg->stats[k];
+    }
+}
+
+/* Recounts the jobs by kind and tells pkgsync what runs (for the heartbeat). */
+static void daemon_jobs_changed(struct daemon *d)
+{
+    const struct manifest **run;
+    size_t i, n = 0;
+
+    d->nchecks = d->nstats = 0;
+    for (i = 0; i < d->njobs; i++) {
+        d->nchecks += d->jobs[i]->kind == JOB_CHECK;
+        d->nstats += d->jobs[i]->kind == JOB_STAT;
+    }
+    if (d->ag->sync == NULL)
+        return;
+    run = xcalloc(d->ag->npackages + d->nsynced + 1, sizeof(*run));
+    for (i = 0; i < d->ag->npackages; i++)
+        run[n++] = &d->ag->packages[i];
+    for (i = 0; i < d->nsynced; i++)
+        run[n++] = d->synced[i];
+    pkgsync_set_running(d->ag->sync, run, n);
+    free(run);
+}
+
+/* Makes the queue ring as large as the job list, keeping what is queued, in order. */
+static void daemon_requeue(struct daemon *d)
+{
+    size_t cap = d->njobs > 0 ? d->njobs : 1, i;
+    struct job **q = xcalloc(cap, sizeof(*q));
+
+    for (i = 0; i < d->qlen; i++)
+        q[i] = d->queue[(d->qhead + i) % d->qcap];
+    free(d->queue);
+    d->queue = q;
+    d->qcap = cap;
+    d->qhead = 0;
+}
+
 static void daemon_build_jobs(struct daemon *d)
 {
     struct agent *ag = d->ag;
-    size_t i, k, n = 1;
     int64_t now = clock_mono_ms();
     struct job *j;
-    char *key;
+    size_t i;
 
     for (i = 0; i < ag->npackages; i++)
-        n += ag->packages[i].nchecks + ag->packages[i].nstats;
-    d->jobs = xcalloc(n, sizeof(*d->jobs));
-    d->queue = xcalloc(n, sizeof(*d->queue));
-    for (i = 0; i < ag->npackages; i++) {
-        for (k = 0; k < ag->packages[i].nchecks; k++) {
-            j = daemon_add_job(d, JOB_CHECK, &ag->packages[i],
-                               ag->packages[i].checks[k].interval_s, now);
-            j->check = &ag->packages[i].checks[k];
-            key = xasprintf("%s/%s", j->pkg->name, j->check->name);
-            guard_store_get(d->guards, key, &j->guard);
-            free(key);
-            d->nchecks++;
-        }
-        for (k = 0; k < ag->packages[i].nstats; k++) {
-            j = daemon_add_job(d, JOB_STAT, &ag->packages[i], ag->packages[i].stats[k].interval_s,
-                               now);
-            j->stat = &ag->packages[i].stats[k];
-            d->nstats++;
-        }
-    }
+        daemon_add_package(d, &ag->packages[i], now);
+    for (i = 0; i < d->nsynced; i++)
+        daemon_add_package(d, d->synced[i], now);
     if (d->host != NULL) {
         j = daemon_add_job(d, JOB_HOST, NULL, (int)ag->cfg.host_stats_interval, now);
         /* rates need a base at least a second old */
         if (j->next_ms < d->host_base_ms + DAEMON_HOST_BASE_MS)
             j->next_ms = d->host_base_ms + DAEMON_HOST_BASE_MS;
     }
+    daemon_requeue(d);
+    daemon_jobs_changed(d);
+}
+
+/* 1 when the two are the same version of the same package in the same folder. */
+static int daemon_same_package(const struct manifest *a, const struct manifest *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->version, b->version) == 0 &&
+           strcmp(a->dir, b->dir) == 0;
+}
+
+/* Index in set[0..n) of the package the same as m, or n. */
+static size_t daemon_find_package(struct manifest *const *set, size_t n, const struct manifest *m)
+{
+    size_t i;
+
+    for (i = 0; i < n && !daemon_same_package(set[i], m); i++)
+        ;
+    return i;
+}
+
+/* Freezes the jobs of synced packages that the pending set drops or replaces. */
+static void daemon_freeze(struct daemon *d)
+{
+    size_t i;
+    struct job *j;
+
+    for (i = 0; i < d->njobs; i++) {
+        j = d->jobs[i];
+        if (j->pkg != NULL && daemon_find_package(d->synced, d->nsynced, j->pkg) < d->nsynced &&
+            daemon_find_package(d->pending, d->npending, j->pkg) == d->npending)
+            j->frozen = 1;
+    }
+}
+
+/*
+ * Replaces the synced set by the pending one once no frozen job is queued or
+ * running: frozen jobs and the manifests only they used are freed, unchanged
+ * packages keep their manifest and jobs, new ones get jobs. Holds d->lock.
+ */
+static void daemon_swap(struct daemon *d)
+{
+    struct manifest **next;
+    size_t i, k, n = 0, changed = 0;
+    int64_t now = clock_mono_ms();
+
+    for (i = 0; i < d->njobs; i++) {
+        if (d->jobs[i]->frozen && d->jobs[i]->running)
+            return;
+    }
+    next = xcalloc(d->npending + 1, sizeof(*next));
+    for (i = 0, k = 0; i < d->njobs; i++) {
+        if (d->jobs[i]->frozen) {
+            cycle_guard_cleanup(&d->jobs[i]->guard);
+            free(d->jobs[i]);
+        } else {
+            d->jobs[k++] = d->jobs[i];
+        }
+    }
+    d->njobs = k;
+    for (i = 0; i < d->npending; i++) {
+        k = daemon_find_package(d->synced, d->nsynced, d->pending[i]);
+        if (k < d->nsynced) {
+            next[n++] = d->synced[k]; /* unchanged: its jobs stay */
+            d->synced[k] = NULL;
+            manifest_cleanup(d->pending[i]);
+            free(d->pending[i]);
+            continue;
+        }
+        next[n++] = d->pending[i];
+        daemon_add_package(d, d->pending[i], now);
+        changed++;
+        log_info("package %s %s: %zu checks and %zu stats from %s", d->pending[i]->name,
+                 d->pending[i]->version, d->pending[i]->nchecks, d->pending[i]->nstats,
+                 d->pending[i]->dir);
+    }
+    for (i = 0; i < d->nsynced; i++) {
+        if (d->synced[i] == NULL)
+            continue;
+        log_info("package %s %s: stopped", d->synced[i]->name, d->synced[i]->version);
+        manifest_cleanup(d->synced[i]);
+        free(d->synced[i]);
+        changed++;
+    }
+    free(d->synced);
+    free(d->pending);
+    d->synced = next;
+    d->nsynced = n;
+    d->pending = NULL;
+    d->npending = 0;
+    d->gen = d->pending_gen;
+    daemon_requeue(d);
+    daemon_jobs_changed(d);
+    if (changed > 0)
+        log_info("packages: %zu checks and %zu stats from %zu packages now", d->nchecks,
+                 d->nstats, d->ag->npackages + d->nsynced);
+}
+
+/*
+ * Between scheduler ticks: picks up a new package generation (loading it with
+ * d->lock released, since that reads files) and swaps it in when it can.
+ * Holds d->lock.
+ */
+static void daemon_packages(struct daemon *d)
+{
+    struct manifest **set = NULL;
+    unsigned long gen;
+    size_t n = 0;
+
+    if (d->ag->sync == NULL)
+        return;
+    if (d->pending == NULL) {
+        if (pkgsync_generation(d->ag->sync) == d->gen)
+            return;
+        pthread_mutex_unlock(&d->lock);
+        gen = pkgsync_generation(d->ag->sync);
+        pkgsync_load(d->ag->sync, d->ag->packages, d->ag->npackages, &set, &n);
+        pthread_mutex_lock(&d->lock);
+        d->pending = set;
+        d->npending = n;
+        d->pending_gen = gen;
+        daemon_freeze(d);
+    }
+    daemon_swap(d);
 }
 
 /* Queues due jobs; returns ms until the next one is due (bounded). */
@@ -439,12 +656,12 @@ static int64_t daemon_schedule(struct daemon *d)
     size_t i;
 
     for (i = 0; i < d->njobs; i++) {
-        struct job *j = &d->jobs[i];
-        if (j->running)
+        struct job *j = d->jobs[i];
+        if (j->running || j->frozen)
             continue;
         if (j->next_ms <= now) {
             j->running = 1;
-            d->queue[(d->qhead + d->qlen) % d->njobs] = i;
+            d->queue[(d->qhead + d->qlen) % d->qcap] = j;
             d->qlen++;
             pthread_cond_signal(&d->work);
         } else if (j->next_ms - now < wait) {
@@ -458,10 +675,15 @@ static void daemon_free(struct daemon *d)
 {
     size_t i;
 
-    for (i = 0; i < d->njobs; i++)
-        cycle_guard_cleanup(&d->jobs[i].guard);
+    for (i = 0; i < d->njobs; i++) {
+        cycle_guard_cleanup(&d->jobs[i]->guard);
+        free(d->jobs[i]);
+    }
     free(d->jobs);
     free(d->queue);
+    pkgsync_manifests_free(d->synced, d->nsynced);
+    if (d->pending != NULL)
+        pkgsync_manifests_free(d->pending, d->npending);
     host_stats_free(d->host);
     guard_store_close(d->guards);
     pthread_mutex_destroy(&d->lock);
@@ -491,6 +713,11 @@ static void daemon_init(struct daemon *d, struct agent *ag)
         d->host_base_ms = clock_mono_ms();
         host_stats_sample(d->host, d->host_base_ms);
     }
+    if (ag->sync != NULL) {
+        /* what is installed runs at once, also while the server is away */
+        d->gen = pkgsync_generation(ag->sync);
+        pkgsync_load(ag->sync, ag->packages, ag->npackages, &d->synced, &d->nsynced);
+    }
     daemon_build_jobs(d);
 }
 
@@ -518,9 +745,11 @@ int daemon_main(struct agent *ag)
         pthread_create(&workers[i], NULL, daemon_worker, &d);
     pthread_create(&sender, NULL, daemon_sender, &d);
     log_info("agent %s running %zu checks and %zu stats from %zu packages%s", ag->cfg.name,
-             d.nchecks, d.nstats, ag->npackages, d.host != NULL ? ", and host stats" : "");
+             d.nchecks, d.nstats, ag->npackages + d.nsynced,
+             d.host != NULL ? ", and host stats" : "");
     pthread_mutex_lock(&d.lock);
     while (!daemon_signalled) {
+        daemon_packages(&d);
         wait = daemon_schedule(&d);
         daemon_sleep_until(&d, &d.sendable, wait < 200 ? wait : 200);
     }
@@ -545,21 +774,27 @@ int daemon_once(struct agent *ag)
     struct ho_error err;
     size_t i, sent = 0, batches = 0;
     int64_t wait;
-    int ret = 0;
+    int ret = 0, online = 0, failing = 0;
 
+    /* packages first: what the server assigns runs in this same pass */
+    if (sender_client(ag, &hc) != HO_OK) {
+        ret = 1;
+    } else if (daemon_ensure_identity(ag, hc) != 0) {
+        ret = 1;
+    } else {
+        online = 1;
+        if (ag->sync != NULL)
+            daemon_sync(ag, hc, &failing);
+    }
     daemon_init(&d, ag);
     for (i = 0; i < d.njobs; i++) {
         wait = d.host_base_ms + DAEMON_HOST_BASE_MS - clock_mono_ms();
-        if (d.jobs[i].kind == JOB_HOST && wait > 0)
+        if (d.jobs[i]->kind == JOB_HOST && wait > 0)
             usleep((useconds_t)wait * 1000); /* CPU and network rates need two samples */
-        daemon_run_job(&d, &d.jobs[i]);
+        daemon_run_job(&d, d.jobs[i]);
     }
     ho_error_clear(&err);
-    if (sender_client(ag, &hc) != HO_OK) {
-        ret = 1;
-    } else if (daemon_ensure_identity(&d, hc) != 0) {
-        ret = 1;
-    } else {
+    if (online) {
         if (sender_heartbeat(ag, hc, &err) != HO_OK)
             log_warnx("heartbeat: %s", err.msg);
         if (sender_flush(ag, hc, SIZE_MAX, &sent, &err) != HO_OK ||

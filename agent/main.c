@@ -22,6 +22,8 @@
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
+#include "pkgsync.h"
+#include "sign.h"
 #include "spool.h"
 
 #define OPT(k, f, t, field, lo, hi, mv, h)                                                     \
@@ -45,6 +47,8 @@ static const struct config_option agent_options[] = {
         "run the package in this folder; repeat for more"),
     OPT("trust_keys", "--trust-key", CONFIG_LIST, trust_keys, 0, 0, "FILE",
         "publisher public key for package bundles; repeat for more"),
+    OPT("package_sync_interval", "--package-sync-interval", CONFIG_INT, package_sync_interval, 1,
+        86400, "SECONDS", "how often assigned packages are fetched from the server (default 60)"),
     OPT("log_level", "--log-level", CONFIG_STRING, log_level, 0, 16, "LEVEL",
         "error, warn, info or debug"),
     OPT("test_user", "--test-user", CONFIG_STRING, test_user, 0, 64, "USER",
@@ -104,6 +108,7 @@ static void agent_defaults(struct agent_config *c)
     c->output_cap = RUN_MAX_OUTPUT;
     c->send_timeout = 30;
     c->host_stats_interval = 60;
+    c->package_sync_interval = 60;
 }
 
 static int agent_mkdir(const char *path)
@@ -149,6 +154,39 @@ static int agent_load_packages(struct agent *ag, int strict)
     }
     if (bad > 0 && strict)
         return -1;
+    return 0;
+}
+
+/* Loads every --trust-key; a file that is not an Ed25519 public key stops the start. */
+static int agent_load_trust_keys(struct agent *ag)
+{
+    struct ho_error err;
+    size_t i;
+
+    ag->trust_keys = xcalloc(ag->cfg.trust_keys.n + 1, sizeof(*ag->trust_keys));
+    for (i = 0; i < ag->cfg.trust_keys.n; i++) {
+        ho_error_clear(&err);
+        if (sign_pubkey_load(ag->cfg.trust_keys.items[i], &ag->trust_keys[i], &err) != HO_OK) {
+            fprintf(stderr, "healops-agent: --trust-key %s: %s\n", ag->cfg.trust_keys.items[i],
+                    err.msg);
+            return -1;
+        }
+        ag->ntrust_keys++;
+    }
+    return 0;
+}
+
+/* Opens the store of synced packages under the state folder. */
+static int agent_open_packages(struct agent *ag)
+{
+    struct ho_error err;
+
+    ho_error_clear(&err);
+    if (pkgsync_new(ag->cfg.state_dir, ag->trust_keys, ag->ntrust_keys, &ag->sync, &err) !=
+        HO_OK) {
+        fprintf(stderr, "healops-agent: packages: %s\n", err.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -256,30 +294,45 @@ static void agent_try_send(struct agent *ag, const struct run *r, const char *js
     httpc_free(hc);
 }
 
+/* 1 when pkg is the package named by what up to its slash. */
+static int agent_is_package(const struct manifest *pkg, const char *what, const char *slash)
+{
+    return strlen(pkg->name) == (size_t)(slash - what) &&
+           strncmp(pkg->name, what, (size_t)(slash - what)) == 0;
+}
+
 static int agent_run_one(struct agent *ag, const char *what)
 {
     const char *slash = strchr(what, '/');
     const struct manifest_check *c = NULL;
     const struct manifest *pkg = NULL;
+    struct manifest **synced = NULL;
     struct ho_error err;
     struct run r;
     struct buf b;
-    size_t i;
+    size_t i, nsynced = 0;
     int code;
 
-    for (i = 0; slash != NULL && i < ag->npackages; i++) {
-        if (strlen(ag->packages[i].name) == (size_t)(slash - what) &&
-            strncmp(ag->packages[i].name, what, (size_t)(slash - what)) == 0) {
-            pkg = &ag->packages[i];
+    if (ag->sync != NULL)
+        pkgsync_load(ag->sync, ag->packages, ag->npackages, &synced, &nsynced);
+    for (i = 0; slash != NULL && i < ag->npackages + nsynced; i++) {
+        const struct manifest *m = i < ag->npackages ? &ag->packages[i]
+                                                     : synced[i - ag->npackages];
+        if (agent_is_package(m, what, slash)) {
+            pkg = m;
             c = manifest_find_check(pkg, slash + 1);
         }
     }
     if (c == NULL) {
         fprintf(stderr, "healops-agent: run: no check \"%s\" (want PACKAGE/CHECK)\n", what);
+        pkgsync_manifests_free(synced, nsynced);
         return 3;
     }
-    if (agent_run_check(ag, pkg, c, NULL, 1, agent_operator(), &r) != HO_OK)
+    if (agent_run_check(ag, pkg, c, NULL, 1, agent_operator(), &r) != HO_OK) {
+        pkgsync_manifests_free(synced, nsynced);
         return 3;
+    }
+    pkgsync_manifests_free(synced, nsynced);
     code = cycle_exit_code(&r);
     if (ag->cfg.json) {
         buf_init(&b, 8u * 1024 * 1024);
@@ -309,6 +362,10 @@ static void agent_free(struct agent *ag)
     for (i = 0; i < ag->npackages; i++)
         manifest_cleanup(&ag->packages[i]);
     free(ag->packages);
+    pkgsync_free(ag->sync);
+    for (i = 0; i < ag->ntrust_keys; i++)
+        sign_pubkey_free(ag->trust_keys[i]);
+    free(ag->trust_keys);
     spool_close(ag->spool);
     crypto_wipe(&ag->id, sizeof(ag->id));
     pthread_mutex_destroy(&ag->id_lock);
@@ -339,10 +396,6 @@ static int agent_check_config(struct agent *ag, int manual)
                       "(use it only behind a local TLS-terminating proxy)", ag->cfg.server);
     } else if (!manual) {
         fprintf(stderr, "healops-agent: --server is required (see --help)\n");
-        return -1;
-    }
-    if (ag->cfg.package_dirs.n == 0 && (manual || !ag->cfg.host_stats)) {
-        fprintf(stderr, "healops-agent: no packages: give --package-dir DIR\n");
         return -1;
     }
     return 0;
@@ -391,8 +444,12 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     httpc_global_init();
+    if (agent_load_trust_keys(&ag) != 0) {
+        ret = 2;
+        goto out_http;
+    }
     if (agent_setup_user(&ag) != 0 || agent_load_packages(&ag, manual || ag.cfg.once) != 0 ||
-        agent_open_state(&ag) != 0) {
+        agent_open_state(&ag) != 0 || agent_open_packages(&ag) != 0) {
         ret = manual ? 3 : 1;
         goto out_http;
     }
@@ -400,8 +457,6 @@ int main(int argc, char **argv)
         ret = agent_run_one(&ag, cli.positional[1]);
     else if (ag.cfg.once)
         ret = daemon_once(&ag);
-    else if (ag.npackages == 0 && !ag.cfg.host_stats)
-        fprintf(stderr, "healops-agent: no valid package to run\n");
     else
         ret = daemon_main(&ag);
 out_http:

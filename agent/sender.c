@@ -20,6 +20,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "mem.h"
+#include "pkgsync.h"
 #include "spool.h"
 
 #define SENDER_MAX_BATCH_BYTES (4u * 1024 * 1024)
@@ -255,22 +256,52 @@ enum ho_code sender_flush_metrics(struct agent *ag, struct httpc *hc, size_t max
     return rc;
 }
 
+/*
+ * Adds "packages" (what runs: --package-dir and synced packages, as the
+ * daemon reported them) and "package_errors" (failed installs) to root.
+ */
+static void sender_heartbeat_packages(struct agent *ag, cJSON *root)
+{
+    struct pkgsync_item *run = NULL, *errs = NULL;
+    size_t nrun = 0, nerrs = 0, i;
+    cJSON *pk = cJSON_CreateArray(), *pe = cJSON_CreateArray(), *o;
+
+    if (ag->sync == NULL || !pkgsync_report(ag->sync, &run, &nrun, &errs, &nerrs)) {
+        for (i = 0; i < ag->npackages; i++) {
+            o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", ag->packages[i].name);
+            cJSON_AddStringToObject(o, "version", ag->packages[i].version);
+            cJSON_AddItemToArray(pk, o);
+        }
+    }
+    for (i = 0; i < nrun; i++) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", run[i].name);
+        cJSON_AddStringToObject(o, "version", run[i].version);
+        cJSON_AddItemToArray(pk, o);
+    }
+    for (i = 0; i < nerrs; i++) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", errs[i].name);
+        cJSON_AddStringToObject(o, "version", errs[i].version);
+        cJSON_AddStringToObject(o, "error", errs[i].error);
+        cJSON_AddItemToArray(pe, o);
+    }
+    cJSON_AddItemToObject(root, "packages", pk);
+    cJSON_AddItemToObject(root, "package_errors", pe);
+    pkgsync_items_free(run, nrun);
+    pkgsync_items_free(errs, nerrs);
+}
+
 enum ho_code sender_heartbeat(struct agent *ag, struct httpc *hc, struct ho_error *err)
 {
     struct httpc_response resp = {0};
-    cJSON *root = cJSON_CreateObject(), *pk = cJSON_CreateArray(), *o;
+    cJSON *root = cJSON_CreateObject();
     char token[256], *body, *url;
-    size_t i;
     enum ho_code rc;
 
     cJSON_AddStringToObject(root, "version", HO_VERSION);
-    for (i = 0; i < ag->npackages; i++) {
-        o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", ag->packages[i].name);
-        cJSON_AddStringToObject(o, "version", ag->packages[i].version);
-        cJSON_AddItemToArray(pk, o);
-    }
-    cJSON_AddItemToObject(root, "packages", pk);
+    sender_heartbeat_packages(ag, root);
     cJSON_AddNumberToObject(root, "spool_depth", (double)spool_depth(ag->spool));
     cJSON_AddNumberToObject(root, "dropped", (double)spool_dropped(ag->spool));
     body = cJSON_PrintUnformatted(root);
