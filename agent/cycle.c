@@ -76,6 +76,44 @@ static void cycle_suppress(struct run *r, const struct manifest_check *c)
                                  c->max_repairs, c->max_repairs_window_s);
 }
 
+/* A copy of s cut to RUN_ALERT_MAX_TEXT bytes on a character boundary; NULL for NULL. */
+static char *cycle_alert_text(const char *s)
+{
+    size_t n;
+
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    if (n <= RUN_ALERT_MAX_TEXT)
+        return xstrdup(s);
+    n = RUN_ALERT_MAX_TEXT;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return xstrndup(s, n);
+}
+
+/* A copy of the check's manifest alert block, which failed and error runs carry. */
+static struct run_alert *cycle_alert(const struct manifest_alert *m)
+{
+    struct run_alert *a = xcalloc(1, sizeof(*a));
+    size_t i, n = 0;
+
+    a->severity = cycle_alert_text(m->severity);
+    a->runbook = cycle_alert_text(m->runbook);
+    while (m->docs != NULL && m->docs[n] != NULL && n < RUN_ALERT_MAX_DOCS)
+        n++;
+    if (n > 0) {
+        a->docs = xcalloc(n, sizeof(*a->docs));
+        for (i = 0; i < n; i++)
+            a->docs[i] = cycle_alert_text(m->docs[i]);
+        a->ndocs = n;
+    }
+    a->advice = cycle_alert_text(m->advice);
+    a->changelog = cycle_alert_text(m->changelog);
+    a->login = cycle_alert_text(m->login);
+    return a;
+}
+
 static int cycle_should_repair(const struct manifest_check *c, const struct run *r,
                                const struct cycle_opts *opts)
 {
@@ -135,6 +173,8 @@ enum ho_code cycle_run(const struct cycle_ops *ops, const struct manifest *pkg,
         else
             out->outcome = cycle_broken_outcome(out->retest.status);
     }
+    if (out->outcome == RUN_OUTCOME_FAILED || out->outcome == RUN_OUTCOME_ERROR)
+        out->alert = cycle_alert(&c->alert);
     out->duration_ms = clock_mono_ms() - t0;
     return HO_OK;
 }

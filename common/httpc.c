@@ -42,6 +42,8 @@ struct httpc {
     long connect_timeout_ms;
     int insecure;
     char *auth_scheme; /* NULL = "Bearer" */
+    char **extra;      /* httpc_set_headers lines, owned (may hold secrets: wiped) */
+    size_t nextra;
     char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER: curl's detail of a failure */
 };
 
@@ -134,6 +136,20 @@ enum ho_code httpc_new(const struct httpc_opts *opts, struct httpc **out)
     return HO_OK;
 }
 
+/* Wipes and frees the httpc_set_headers lines. */
+static void httpc_extra_clear(struct httpc *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nextra; i++) {
+        crypto_wipe(c->extra[i], strlen(c->extra[i]));
+        free(c->extra[i]);
+    }
+    free(c->extra);
+    c->extra = NULL;
+    c->nextra = 0;
+}
+
 void httpc_free(struct httpc *c)
 {
     if (c == NULL)
@@ -144,6 +160,7 @@ void httpc_free(struct httpc *c)
     free(c->client_cert);
     free(c->client_key);
     free(c->auth_scheme);
+    httpc_extra_clear(c);
     free(c);
 }
 
@@ -151,6 +168,26 @@ void httpc_set_auth_scheme(struct httpc *c, const char *scheme)
 {
     free(c->auth_scheme);
     c->auth_scheme = scheme != NULL && strcmp(scheme, "Bearer") != 0 ? xstrdup(scheme) : NULL;
+}
+
+static int httpc_header_safe(const char *s);
+
+enum ho_code httpc_set_headers(struct httpc *c, const char *const *lines, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (strchr(lines[i], ':') == NULL || lines[i][0] == ':' || !httpc_header_safe(lines[i]))
+            return HO_EINVAL;
+    }
+    httpc_extra_clear(c);
+    if (n == 0)
+        return HO_OK;
+    c->extra = xcalloc(n, sizeof(*c->extra));
+    for (i = 0; i < n; i++)
+        c->extra[i] = xstrdup(lines[i]);
+    c->nextra = n;
+    return HO_OK;
 }
 
 void httpc_response_cleanup(struct httpc_response *resp)
@@ -377,6 +414,7 @@ enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
     struct buf auth;
     CURLcode cc;
     long status = 0;
+    size_t i;
     enum ho_code rc;
 
     memset(resp, 0, sizeof(*resp));
@@ -393,6 +431,8 @@ enum ho_code httpc_request(struct httpc *c, const char *method, const char *url,
                        content_type, if_none_match, &auth, &hdrs, err);
     if (rc != HO_OK)
         goto out;
+    for (i = 0; i < c->nextra; i++)
+        httpc_header_add(&hdrs, c->extra[i]);
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, httpc_on_body);

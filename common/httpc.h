@@ -45,6 +45,14 @@ void httpc_free(struct httpc *c);
 void httpc_set_auth_scheme(struct httpc *c, const char *scheme);
 
 /*
+ * Sets extra header lines ("Name: value", copied) that every following request
+ * of c sends, replacing the previous ones (n 0 clears them; they are wiped, as
+ * they may hold secrets). HO_EINVAL, changing nothing, for a line without a
+ * name and colon or with a control character.
+ */
+enum ho_code httpc_set_headers(struct httpc *c, const char *const *lines, size_t n) HO_WUR;
+
+/*
  * Sends one request. token (may be NULL) goes as "Authorization: Bearer" (or the
  * scheme of httpc_set_auth_scheme).
  * if_none_match (may be NULL) goes as If-None-Match. A response body over

@@ -157,9 +157,54 @@ void run_cleanup(struct run *r)
     free(r->repair.output);
     free(r->retest.output);
     jr_metrics_free(r->metrics, r->nmetrics);
+    run_alert_free(r->alert);
     free(r->agent_id);
     free(r->agent_name);
     memset(r, 0, sizeof(*r));
+}
+
+void run_alert_free(struct run_alert *a)
+{
+    size_t i;
+
+    if (a == NULL)
+        return;
+    free(a->severity);
+    free(a->runbook);
+    for (i = 0; i < a->ndocs; i++)
+        free(a->docs[i]);
+    free(a->docs);
+    free(a->advice);
+    free(a->changelog);
+    free(a->login);
+    free(a);
+}
+
+static char *jr_dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+struct run_alert *run_alert_dup(const struct run_alert *a)
+{
+    struct run_alert *c;
+    size_t i;
+
+    if (a == NULL)
+        return NULL;
+    c = xcalloc(1, sizeof(*c));
+    c->severity = jr_dup_or_null(a->severity);
+    c->runbook = jr_dup_or_null(a->runbook);
+    if (a->ndocs > 0) {
+        c->docs = xcalloc(a->ndocs, sizeof(*c->docs));
+        for (i = 0; i < a->ndocs; i++)
+            c->docs[i] = xstrdup(a->docs[i]);
+        c->ndocs = a->ndocs;
+    }
+    c->advice = jr_dup_or_null(a->advice);
+    c->changelog = jr_dup_or_null(a->changelog);
+    c->login = jr_dup_or_null(a->login);
+    return c;
 }
 
 void run_batch_cleanup(struct run_batch *b)
@@ -570,6 +615,72 @@ static enum ho_code jr_consistent(const struct run *r, struct ho_error *err)
     return HO_OK;
 }
 
+static const char *const jr_severity_names[] = {"critical", "warning", "info"};
+
+/* The "docs" array of an alert block: at most RUN_ALERT_MAX_DOCS strings. */
+static enum ho_code jr_alert_docs(const cJSON *d, struct run_alert *a, struct ho_error *err)
+{
+    const cJSON *it;
+    size_t n;
+    enum ho_code rc;
+
+    if (d == NULL)
+        return HO_OK;
+    if (!cJSON_IsArray(d))
+        return ho_error_set(err, HO_EINVAL, "docs", "must be an array of strings");
+    n = jr_count(d);
+    if (n > RUN_ALERT_MAX_DOCS)
+        return ho_error_set(err, HO_ETOOBIG, "docs", "must have at most %d links",
+                            RUN_ALERT_MAX_DOCS);
+    if (n == 0)
+        return HO_OK;
+    a->docs = xcalloc(n, sizeof(*a->docs));
+    cJSON_ArrayForEach(it, d)
+    {
+        if (!cJSON_IsString(it) || it->valuestring == NULL)
+            return ho_error_set(err, HO_EINVAL, "docs", "must be an array of strings");
+        rc = jr_check_text(it->valuestring, "docs", "links ", JR_NONEMPTY | JR_NOCTL,
+                           RUN_ALERT_MAX_TEXT, err);
+        if (rc != HO_OK)
+            return rc;
+        a->docs[a->ndocs++] = xstrdup(it->valuestring);
+    }
+    return HO_OK;
+}
+
+/* The optional "alert" object (the manifest alert block) into a new r->alert. */
+static enum ho_code jr_alert(const cJSON *o, struct run *r, struct ho_error *err)
+{
+    const cJSON *v = jr_get(o, "alert");
+    struct run_alert *a;
+    int sev = 0;
+    enum ho_code rc;
+
+    if (v == NULL)
+        return HO_OK;
+    if (!cJSON_IsObject(v))
+        return ho_error_set(err, HO_EINVAL, "alert", "must be an object");
+    a = r->alert = xcalloc(1, sizeof(*a));
+    rc = jr_get(v, "severity") != NULL ? jr_enum(v, "severity", jr_severity_names,
+                                                 JR_NELEM(jr_severity_names), &sev, err)
+                                       : HO_OK;
+    if (rc == HO_OK && jr_get(v, "severity") != NULL)
+        a->severity = xstrdup(jr_severity_names[sev]);
+    if (rc == HO_OK)
+        rc = jr_string(v, "runbook", JR_NOCTL, RUN_ALERT_MAX_TEXT, &a->runbook, err);
+    if (rc == HO_OK)
+        rc = jr_alert_docs(jr_get(v, "docs"), a, err);
+    if (rc == HO_OK)
+        rc = jr_string(v, "advice", 0, RUN_ALERT_MAX_TEXT, &a->advice, err);
+    if (rc == HO_OK)
+        rc = jr_string(v, "changelog", JR_NOCTL, RUN_ALERT_MAX_TEXT, &a->changelog, err);
+    if (rc == HO_OK)
+        rc = jr_string(v, "login", JR_NOCTL, RUN_ALERT_MAX_TEXT, &a->login, err);
+    if (rc != HO_OK)
+        ho_error_prefix_field(err, "alert");
+    return rc;
+}
+
 static enum ho_code jr_run_body(const cJSON *o, struct run *r, struct ho_error *err)
 {
     const cJSON *m;
@@ -592,6 +703,8 @@ static enum ho_code jr_run_body(const cJSON *o, struct run *r, struct ho_error *
         if (rc != HO_OK)
             ho_error_prefix_field(err, "metrics");
     }
+    if (rc == HO_OK)
+        rc = jr_alert(o, r, err);
     return rc;
 }
 
@@ -1012,6 +1125,35 @@ static void jw_run_head(struct jw *w, const struct run *r)
     }
 }
 
+static void jw_kstr_opt(struct jw *w, const char *k, const char *v)
+{
+    if (v != NULL)
+        jw_kstr(w, k, v);
+}
+
+static void jw_alert(struct jw *w, const struct run_alert *a)
+{
+    size_t i;
+
+    jw_key(w, "alert");
+    jw_open(w, "{");
+    jw_kstr_opt(w, "severity", a->severity);
+    jw_kstr_opt(w, "runbook", a->runbook);
+    if (a->ndocs > 0) {
+        jw_key(w, "docs");
+        jw_open(w, "[");
+        for (i = 0; i < a->ndocs; i++) {
+            jw_sep(w);
+            jw_str(w, a->docs[i]);
+        }
+        jw_close(w, "]");
+    }
+    jw_kstr_opt(w, "advice", a->advice);
+    jw_kstr_opt(w, "changelog", a->changelog);
+    jw_kstr_opt(w, "login", a->login);
+    jw_close(w, "}");
+}
+
 enum ho_code run_to_json(const struct run *r, struct buf *out)
 {
     struct jw w = {out, HO_OK, 0};
@@ -1025,6 +1167,8 @@ enum ho_code run_to_json(const struct run *r, struct buf *out)
     jw_kstr(&w, "outcome", run_outcome_str(r->outcome));
     jw_key(&w, "metrics");
     jw_metrics(&w, r->metrics, r->nmetrics);
+    if (r->alert != NULL)
+        jw_alert(&w, r->alert);
     if (r->agent_id != NULL)
         jw_kstr(&w, "agent_id", r->agent_id);
     if (r->agent_name != NULL)

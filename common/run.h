@@ -54,6 +54,24 @@ struct tag {
     char *value; /* owned */
 };
 
+#define RUN_ALERT_MAX_TEXT 2048 /* bytes of each text of the alert block */
+#define RUN_ALERT_MAX_DOCS 16   /* links in "docs" */
+
+/*
+ * The check's manifest "alert" block (manifest.h struct manifest_alert), which
+ * the agent attaches to failed and error runs (JSON "alert") so that the
+ * server's alerts carry it. Every field owned, may be NULL.
+ */
+struct run_alert {
+    char *severity;  /* "critical", "warning" or "info" */
+    char *runbook;
+    char **docs;     /* owned array of ndocs strings */
+    size_t ndocs;
+    char *advice;
+    char *changelog;
+    char *login;     /* as written in the manifest: "{node}" is expanded by the server */
+};
+
 struct metric {
     char *name;        /* owned */
     double value;      /* finite */
@@ -91,6 +109,7 @@ struct run {
     enum run_outcome outcome;
     struct metric *metrics;   /* owned array */
     size_t nmetrics;
+    struct run_alert *alert;  /* owned, may be NULL: the manifest alert block (JSON "alert") */
     /* Server side only, serialised when set: */
     char *agent_id;           /* owned */
     char *agent_name;         /* owned; JSON "agent" */
@@ -99,6 +118,10 @@ struct run {
 
 /* Frees everything a run owns and zeroes it; NULL is accepted. */
 void run_cleanup(struct run *r);
+/* Frees an alert block and what it owns; NULL is accepted. */
+void run_alert_free(struct run_alert *a);
+/* A new deep copy of a (NULL for NULL); caller frees with run_alert_free. */
+struct run_alert *run_alert_dup(const struct run_alert *a);
 void metric_cleanup(struct metric *m);
 
 /*
