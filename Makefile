@@ -135,6 +135,7 @@ test: all
 	$(MAKE) --no-print-directory fuzz-smoke || rc=1; \
 	$(MAKE) --no-print-directory test-install || rc=1; \
 	$(MAKE) --no-print-directory test-examples || rc=1; \
+	$(MAKE) --no-print-directory test-browser || rc=1; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
 	exit $$rc
 
@@ -150,3 +151,4 @@ clean:
 -include tests/bench/bench.mk
 -include deploy/install.mk
 -include deploy/examples/examples.mk
+-include tests/browser/browser.mk

@@ -35,6 +35,7 @@ influxdb
 prometheus
 prometheus-alertmanager
 chromium
+chromium-driver
 "
 
 say() {

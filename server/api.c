@@ -3,14 +3,19 @@
  * Every non-health endpoint needs a bearer token of the right scope; tokens
  * are looked up by their SHA-256, so the secret itself is never stored.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "api_alerts.h"
+#include "api_graph.h"
 #include "api_impl.h"
 #include "api_insights.h"
 #include "api_metrics.h"
+#include "api_packages.h"
+#include "api_web.h"
 #include "app.h"
 #include "authlimit.h"
 #include "clock.h"
@@ -56,6 +61,42 @@ void api_error(struct api_response *resp, enum ho_code rc, const char *field, co
     if (field != NULL && field[0] != '\0')
         cJSON_AddStringToObject(o, "field", field);
     api_json_tree(resp, ho_code_http_status(rc), o);
+}
+
+/* Whether If-None-Match value inm ("*" or a list of entity tags) names etag. */
+static int api_etag_listed(const char *inm, const char *etag)
+{
+    size_t n = strlen(etag), len;
+    const char *p = inm;
+
+    while (*p != '\0') {
+        p += strspn(p, " \t,");
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        len = strcspn(p, " \t,");
+        if ((len == 1 && p[0] == '*') || (len == n && strncmp(p, etag, n) == 0))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+void api_etag(const struct api_request *req, struct api_response *resp)
+{
+    char hex[CRYPTO_SHA256_HEX_LEN];
+    const void *body = resp->static_body != NULL ? (const void *)resp->static_body : resp->body;
+
+    if (resp->status != 200 || body == NULL)
+        return;
+    crypto_sha256_hex(body, resp->body_len, hex);
+    snprintf(resp->etag, sizeof(resp->etag), "\"%.32s\"", hex);
+    if (req->if_none_match == NULL || !api_etag_listed(req->if_none_match, resp->etag))
+        return;
+    api_response_cleanup(resp);
+    resp->static_body = NULL;
+    resp->body_len = 0;
+    resp->content_type = NULL;
+    resp->status = 304;
 }
 
 const char *api_param(const struct api_request *req, const char *key)
@@ -174,6 +215,8 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
         api_runs_get(app, req, resp, 1);
     } else if (strcmp(p, "/state") == 0 && get) {
         api_state_get(app, req, resp);
+    } else if (strcmp(p, "/state/summary") == 0 && get) {
+        api_state_summary_get(app, req, resp);
     } else if (strcmp(p, "/agents") == 0 && get) {
         api_agents_get(app, req, resp);
     } else if (strcmp(p, "/agents/enroll") == 0 && post) {
@@ -192,11 +235,18 @@ static int api_route_v1(struct app *app, const struct api_request *req, const ch
         api_insights_get(app, req, resp);
     } else if (strcmp(p, "/forwarders") == 0 && get) {
         api_forwarders_get(app, req, resp);
+    } else if (strcmp(p, "/alerts") == 0 && get) {
+        api_alerts_get(app, req, resp);
+    } else if (strcmp(p, "/receivers") == 0 && get) {
+        api_receivers_get(app, req, resp);
     } else if (strncmp(p, "/checks/", 8) == 0 && strlen(p) > 15 &&
                strcmp(p + strlen(p) - 7, "/series") == 0 && get) {
         api_series_get(app, req, resp, p + 8, strlen(p) - 15);
+    } else if (strcmp(p, "/graph.png") == 0 && get) {
+        api_graph_get(app, req, resp);
     } else {
-        return 0;
+        /* packages, bundles, assignments and agents/self/packages; 0 when none matched */
+        return api_packages_route(app, req, p, resp);
     }
     return 1;
 }
@@ -238,6 +288,8 @@ void api_handle(struct app *app, const struct api_request *req, struct api_respo
         return;
     }
     if (strncmp(req->path, "/api/v1/", 8) == 0 && api_route_v1(app, req, req->path + 7, resp))
+        return;
+    if (api_web_get(req, resp))
         return;
     if (strncmp(req->path, "/api/v1/", 8) == 0 || strcmp(req->path, "/healthz") == 0)
         api_error(resp, HO_ENOENT, NULL, "no such endpoint or method");

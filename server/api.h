@@ -29,6 +29,7 @@ struct api_request {
     size_t body_len;
     const char *authorization;        /* the Authorization header, may be NULL */
     const char *if_none_match;        /* may be NULL */
+    const char *signature;            /* the X-HealOps-Signature header, may be NULL */
     const char *remote_addr;          /* for logs */
 };
 
@@ -41,6 +42,8 @@ struct api_response {
     char etag[80];                    /* "" = none */
     const char *cache_control;        /* static string or NULL */
     int retry_after;                  /* > 0: seconds for a Retry-After header */
+    const char *header_name;          /* one more header (static name), NULL = none */
+    char header_value[128];           /* its value */
 };
 
 /* Routes req to its handler and fills resp (always: errors become JSON bodies). */
@@ -49,5 +52,11 @@ void api_response_cleanup(struct api_response *resp);
 
 /* Makes resp a JSON error {"error": msg, "field": field} with the status of rc. */
 void api_error(struct api_response *resp, enum ho_code rc, const char *field, const char *msg);
+
+/*
+ * Gives a 200 response an ETag (a hash of its body) and, when req's If-None-Match
+ * names it, makes it a 304 without a body (RFC 9110 section 13.1.2).
+ */
+void api_etag(const struct api_request *req, struct api_response *resp);
 
 #endif

@@ -68,6 +68,8 @@ void api_forwarders_get(struct app *app, const struct api_request *req,
 void api_runs_get(struct app *app, const struct api_request *req, struct api_response *resp,
                   int repairs_only);
 void api_state_get(struct app *app, const struct api_request *req, struct api_response *resp);
+void api_state_summary_get(struct app *app, const struct api_request *req,
+                           struct api_response *resp);
 void api_agents_get(struct app *app, const struct api_request *req, struct api_response *resp);
 void api_agent_get(struct app *app, const struct api_request *req, struct api_response *resp,
                    const char *id);

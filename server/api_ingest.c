@@ -14,7 +14,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "alerts.h"
 #include "api_impl.h"
+#include "api_packages.h"
 #include "app.h"
 #include "clock.h"
 #include "crypto.h"
@@ -25,6 +27,7 @@
 #include "parse.h"
 #include "run.h"
 #include "stats.h"
+#include "store_packages.h"
 
 #define API_MAX_LABELS   64
 #define API_MAX_PACKAGES 256
@@ -220,6 +223,7 @@ void api_runs_post(struct app *app, const struct api_request *req, struct api_re
             ;
         if (i < nvalid)
             forward_notify(app->forward); /* new points */
+        alerts_runs_stored(app->alerts, who.agent_id, valid, res, nvalid);
         api_json_tree(resp, 200, api_batch_result(&batch, res));
     }
     free(valid);
@@ -276,7 +280,9 @@ void api_heartbeat(struct app *app, const struct api_request *req, struct api_re
     struct api_principal who;
     struct store_heartbeat hb;
     cJSON *root = NULL, *out;
-    const cJSON *ver, *pk;
+    const cJSON *ver, *pk, *pe;
+    struct pkg_error *perr = NULL;
+    size_t nperr = 0;
     char *packages = NULL;
     char now[CLOCK_RFC3339_LEN];
     enum ho_code rc;
@@ -287,6 +293,9 @@ void api_heartbeat(struct app *app, const struct api_request *req, struct api_re
     if (root == NULL)
         return;
     memset(&hb, 0, sizeof(hb));
+    pe = cJSON_GetObjectItemCaseSensitive(root, "package_errors");
+    if (pe != NULL && api_package_errors_parse(pe, &perr, &nperr, resp) != 0)
+        goto out;
     ver = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (ver != NULL && (!cJSON_IsString(ver) || !api_valid_text(ver->valuestring, 64))) {
         api_error(resp, HO_EINVAL, "version", "must be a string of at most 64 characters");
@@ -302,6 +311,9 @@ void api_heartbeat(struct app *app, const struct api_request *req, struct api_re
         api_get_count(root, "dropped", &hb.dropped, resp) != 0)
         goto out;
     rc = store_agent_heartbeat(app->store, who.agent_id, &hb, clock_wall_ms());
+    /* "package_errors", when sent, replaces the agent's set ([] clears it) */
+    if (rc == HO_OK && pe != NULL)
+        rc = store_package_errors_set(app->store, who.agent_id, perr, nperr, clock_wall_ms());
     if (rc != HO_OK) {
         api_error(resp, rc, NULL, rc == HO_ENOENT ? "unknown agent" : "could not store");
         goto out;
@@ -312,6 +324,7 @@ void api_heartbeat(struct app *app, const struct api_request *req, struct api_re
     cJSON_AddStringToObject(out, "server_time", now);
     api_json_tree(resp, 200, out);
 out:
+    free(perr);
     cJSON_free(packages);
     cJSON_Delete(root);
 }

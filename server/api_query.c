@@ -4,11 +4,13 @@
  * unknown or malformed parameter is a 400 naming it) and paging is keyset
  * based through an opaque cursor, newest first.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "api_alerts.h"
 #include "api_impl.h"
 #include "app.h"
 #include "buf.h"
@@ -103,6 +105,7 @@ void api_runs_get(struct app *app, const struct api_request *req, struct api_res
         return;
     }
     api_json_take(resp, 200, buf_take(&b));
+    api_etag(req, resp);
 }
 
 static void api_add_time(cJSON *o, const char *key, int64_t ms)
@@ -148,7 +151,7 @@ static cJSON *api_state_json(const struct state_row *s, int64_t now)
     else
         cJSON_AddNullToObject(o, "interval");
     cJSON_AddBoolToObject(o, "stale", stale);
-    /* alert evaluation arrives with the alerting module; until then no alert is open */
+    /* api_alerts_state_fill puts the open alert here, if any */
     cJSON_AddNullToObject(o, "alert");
     return o;
 }
@@ -165,14 +168,71 @@ static void api_page(struct api_response *resp, const char *key, cJSON *items, c
     api_json_tree(resp, 200, root);
 }
 
+#define API_SEARCH_MAX 128
+
+/*
+ * The filters of GET /state and /state/summary: agent, package, check, outcome,
+ * one label=KEY=VALUE, q (a substring of agent, package or check) and stale=true.
+ */
+static int api_state_filters(const struct app *app, const struct api_request *req,
+                             struct state_query *q, struct api_response *resp)
+{
+    const char *label = NULL, *stale, *eq;
+    size_t i, nlabels = 0;
+
+    memset(q, 0, sizeof(*q));
+    q->now_ms = clock_wall_ms();
+    q->silent_before_ms = q->now_ms - app->cfg.agent_silent_after * 1000;
+    if (api_param_text(req, "agent", &q->agent, resp) ||
+        api_param_text(req, "package", &q->package, resp) ||
+        api_param_text(req, "check", &q->check, resp) ||
+        api_param_outcome(req, &q->outcome, resp) || api_param_text(req, "q", &q->search, resp) ||
+        api_param_text(req, "label", &label, resp))
+        return -1;
+    if (q->search != NULL && strlen(q->search) > API_SEARCH_MAX) {
+        api_error(resp, HO_EINVAL, "q", "must be 1 to 128 characters");
+        return -1;
+    }
+    for (i = 0; i < req->nparams; i++)
+        nlabels += strcmp(req->params[i].key, "label") == 0;
+    if (nlabels > 1) {
+        api_error(resp, HO_EINVAL, "label", "only one label filter is supported");
+        return -1;
+    }
+    if (label != NULL) {
+        eq = strchr(label, '=');
+        if (eq == NULL || eq == label || eq - label > 64 || eq[1] == '\0' ||
+            strspn(label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+                (size_t)(eq - label)) {
+            api_error(resp, HO_EINVAL, "label",
+                      "must be KEY=VALUE with a key of 1-64 [A-Za-z0-9._-] and a value");
+            return -1;
+        }
+        /* the key is copied into the request's own storage: it outlives the query */
+        q->label_key = label;
+        q->label_value = eq + 1;
+    }
+    stale = api_param(req, "stale");
+    if (stale != NULL) {
+        if (strcmp(stale, "true") == 0 || strcmp(stale, "1") == 0) {
+            q->stale = 1;
+        } else if (strcmp(stale, "false") != 0 && strcmp(stale, "0") != 0) {
+            api_error(resp, HO_EINVAL, "stale", "must be true or false");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void api_state_get(struct app *app, const struct api_request *req, struct api_response *resp)
 {
-    static const char *const allowed[] = {"agent", "package", "check", "outcome",
-                                          "limit", "cursor", NULL};
+    static const char *const allowed[] = {"agent", "package", "check", "outcome", "label", "q",
+                                          "stale", "limit", "cursor", NULL};
     struct state_query q;
     struct state_row *rows = NULL;
     size_t n = 0, i;
     char next[STORE_CURSOR_LEN] = "";
+    char key[80];
     struct ho_error err;
     cJSON *arr;
     int64_t now = clock_wall_ms();
@@ -181,13 +241,13 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
     if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
                  resp) != HO_OK)
         return;
-    memset(&q, 0, sizeof(q));
-    if (api_params_known(req, allowed, resp) || api_param_text(req, "agent", &q.agent, resp) ||
-        api_param_text(req, "package", &q.package, resp) ||
-        api_param_text(req, "check", &q.check, resp) ||
-        api_param_outcome(req, &q.outcome, resp) || api_param_limit(req, &q.limit, resp) ||
-        api_param_cursor(req, &q.cursor, resp))
+    if (api_params_known(req, allowed, resp) || api_state_filters(app, req, &q, resp) ||
+        api_param_limit(req, &q.limit, resp) || api_param_cursor(req, &q.cursor, resp))
         return;
+    if (q.label_key != NULL) { /* KEY=VALUE: the store wants the key alone */
+        snprintf(key, sizeof(key), "%.*s", (int)(q.label_value - 1 - q.label_key), q.label_key);
+        q.label_key = key;
+    }
     ho_error_clear(&err);
     rc = store_state_query(app->store, &q, &rows, &n, next, &err);
     if (rc != HO_OK) {
@@ -198,7 +258,59 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
     for (i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, api_state_json(&rows[i], now));
     store_state_free(rows, n);
+    api_alerts_state_fill(app, arr);
     api_page(resp, "states", arr, next);
+    api_etag(req, resp);
+}
+
+void api_state_summary_get(struct app *app, const struct api_request *req,
+                           struct api_response *resp)
+{
+    static const char *const allowed[] = {"agent", "package", "check", "outcome", "label", "q",
+                                          "stale", NULL};
+    struct state_query q;
+    struct state_summary sum;
+    struct ho_error err;
+    char key[80];
+    cJSON *root, *o, *names;
+    enum ho_code rc;
+    size_t i;
+    int k;
+
+    if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
+                 resp) != HO_OK)
+        return;
+    if (api_params_known(req, allowed, resp) || api_state_filters(app, req, &q, resp))
+        return;
+    if (q.label_key != NULL) {
+        snprintf(key, sizeof(key), "%.*s", (int)(q.label_value - 1 - q.label_key), q.label_key);
+        q.label_key = key;
+    }
+    ho_error_clear(&err);
+    rc = store_state_summary(app->store, &q, &sum, &err);
+    if (rc != HO_OK) {
+        api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
+        return;
+    }
+    root = cJSON_CreateObject();
+    o = cJSON_AddObjectToObject(root, "outcomes");
+    for (k = 0; k <= RUN_OUTCOME_ERROR; k++)
+        cJSON_AddNumberToObject(o, run_outcome_str((enum run_outcome)k), (double)sum.outcomes[k]);
+    cJSON_AddNumberToObject(root, "states", (double)sum.states);
+    cJSON_AddNumberToObject(root, "stale", (double)sum.stale);
+    o = cJSON_AddObjectToObject(root, "agents");
+    cJSON_AddNumberToObject(o, "total", (double)sum.agents);
+    cJSON_AddNumberToObject(o, "silent", (double)sum.agents_silent);
+    names = cJSON_AddArrayToObject(o, "silent_names");
+    for (i = 0; i < sum.nsilent_names; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(sum.silent_names[i]));
+    if (sum.alerts_open >= 0)
+        cJSON_AddNumberToObject(root, "alerts_open", (double)sum.alerts_open);
+    else
+        cJSON_AddNullToObject(root, "alerts_open");
+    store_state_summary_cleanup(&sum);
+    api_json_tree(resp, 200, root);
+    api_etag(req, resp);
 }
 
 static cJSON *api_agent_json(const struct app *app, const struct agent_row *a, int64_t now)
@@ -253,6 +365,7 @@ void api_agents_get(struct app *app, const struct api_request *req, struct api_r
         cJSON_AddItemToArray(arr, api_agent_json(app, &rows[i], now));
     store_agents_free(rows, n);
     api_page(resp, "agents", arr, next);
+    api_etag(req, resp);
 }
 
 void api_agent_get(struct app *app, const struct api_request *req, struct api_response *resp,

@@ -12,9 +12,13 @@
 #include "config.h"
 
 struct authlimit;
+struct alerts;
 struct forward;
 struct retention;
+struct rollout_watch;
+struct sign_pubkey;
 struct store;
+struct urlsign;
 
 struct server_config {
     char *listen;              /* "HOST:PORT" */
@@ -27,13 +31,27 @@ struct server_config {
     long long max_body_bytes;  /* largest request body */
     long long max_batch_runs;  /* runs per POST /runs */
     long long threads;         /* HTTP worker threads */
-    long long agent_silent_after; /* seconds without heartbeat or run */
+    long long agent_silent_after; /* seconds without heartbeat or run (alerting.agent_silent_after) */
     long long max_connections;
     char *forwarders;          /* JSON text of the "forwarders" array (forward.h), may be NULL */
+    char *receivers;           /* JSON text of the "receivers" array (receiver.h), may be NULL */
+    long long alert_after_failures; /* alerting.*: failed runs in a row that alert */
+    long long alert_repeat_every;   /* seconds between repeats of an open alert */
+    long long alert_flap_repairs;   /* more repairs than this in the window: flapping */
+    long long alert_flap_window;    /* seconds */
+    int alert_stale;                /* alert on checks with no run for 2 x interval */
+    long long alert_evaluate_every; /* seconds between sweeps */
+    long long alert_am_resend;      /* seconds between re-sends of open alerts to Alertmanager */
     long long series_days;     /* points are kept this long for graphs (and until forwarded) */
     long long retention_days;  /* runs and states are kept this long; 0 = forever */
     long long auth_failures;   /* failed authentications per minute before a block; 0 = off */
     long long auth_block;      /* seconds an address is refused after that */
+    char *url_signing_key_file; /* key of signed graph links, NULL = DB.url-key */
+    long long graph_link_ttl;  /* seconds a signed graph link stays valid */
+    struct config_list publisher_keys; /* .pub files; set: bundles must be signed by one */
+    long long rollout_check_interval;  /* seconds between rollout safety checks */
+    long long rollout_min_runs;        /* runs of a new version before it is judged */
+    char *rollout_max_failure_increase; /* JSON number text: failure rate rise that halts */
 };
 
 struct app {
@@ -42,6 +60,11 @@ struct app {
     struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
     struct retention *retention; /* the pruner (retention.h), NULL when not started */
     struct authlimit *authlimit; /* failed-authentication limits (authlimit.h), may be NULL */
+    struct urlsign *urlsign;   /* signs graph links (urlsign.h), NULL when not started */
+    struct alerts *alerts;     /* the alert engine (alerts.h), NULL when not started */
+    struct sign_pubkey **publisher_keys; /* loaded cfg.publisher_keys (sign.h) */
+    size_t npublisher_keys;
+    struct rollout_watch *rollout; /* the rollout watcher (rollout_watch.h), NULL when not started */
     int64_t started_at_ms;
 };
 

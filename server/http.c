@@ -30,6 +30,10 @@
 
 #define HTTP_MAX_PEM (1024 * 1024)
 #define HTTP_DRAIN_FACTOR 4 /* read at most this many times the cap before closing */
+#define HTTP_CSP                                                                                   \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                \
+    "frame-ancestors 'none'"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -104,6 +108,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     if (resp->etag[0] != '\0')
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+    if (resp->header_name != NULL)
+        MHD_add_response_header(r, resp->header_name, resp->header_value);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
                             resp->cache_control != NULL ? resp->cache_control : "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -113,6 +119,9 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_respons
         snprintf(ra, sizeof(ra), "%d", resp->retry_after);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
+    /* the dashboard runs only its own files; harmless on the JSON answers */
+    MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     ret = MHD_queue_response(conn, (unsigned int)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -164,6 +173,7 @@ static enum MHD_Result http_dispatch(struct http_server *srv, struct MHD_Connect
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
     req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_IF_NONE_MATCH);
+    req.signature = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-HealOps-Signature");
     http_remote(conn, remote, sizeof(remote));
     req.remote_addr = remote;
     t0 = clock_mono_ms();

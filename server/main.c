@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
+#include "api_packages.h"
 #include "app.h"
 #include "clock.h"
 #include "config.h"
@@ -22,8 +24,11 @@
 #include "authlimit.h"
 #include "log.h"
 #include "retention.h"
+#include "rollout_watch.h"
 #include "mem.h"
+#include "receiver.h"
 #include "store.h"
+#include "urlsign.h"
 
 #define OPT(k, f, t, field, lo, hi, mv, h)                                                     \
     {k, f, t, offsetof(struct server_config, field), lo, hi, mv, h}
@@ -60,12 +65,38 @@ static const struct config_option server_options[] = {
         "metric forwarders: [{\"type\": \"opentsdb|influxdb|graphite\", ...}]"),
     OPT("series_days", "--series-days", CONFIG_INT, series_days, 1, 3650, "DAYS",
         "keep metric points this long for graphs (default 7)"),
-    OPT("receivers", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
-    OPT("alerting.after_failures", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
-    OPT("alerting.repeat_every", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
-    OPT("alerting.flapping", NULL, CONFIG_IGNORED, listen, 0, 0, NULL, ""),
+    OPT("receivers", NULL, CONFIG_RAW, receivers, 0, 1024 * 1024, NULL,
+        "alert receivers: [{\"name\", \"type\": \"webhook|pagerduty|opsgenie|slack|alertmanager\", "
+        "...}]"),
+    OPT("alerting.after_failures", NULL, CONFIG_INT, alert_after_failures, 1, 1000, "N",
+        "failed or error runs in a row that open an alert (default 1)"),
+    OPT("alerting.repeat_every", NULL, CONFIG_INT, alert_repeat_every, 0, 30 * 86400, "SECONDS",
+        "send an open alert again at most this often, 0 never (default 3600)"),
+    OPT("alerting.flapping.repairs", NULL, CONFIG_INT, alert_flap_repairs, 1, 1000000, "N",
+        "more repairs than this in the window is flapping (default 5)"),
+    OPT("alerting.flapping.window", NULL, CONFIG_INT, alert_flap_window, 60, 30 * 86400,
+        "SECONDS", "the flapping window (default 3600)"),
+    OPT("alerting.stale", NULL, CONFIG_BOOL, alert_stale, 0, 0, NULL,
+        "alert on checks without a run for 2 x interval (default true)"),
+    OPT("alerting.evaluate_every", NULL, CONFIG_INT, alert_evaluate_every, 1, 3600, "SECONDS",
+        "how often silent, stale, flapping and repeats are checked (default 5)"),
+    OPT("alerting.alertmanager_resend", NULL, CONFIG_INT, alert_am_resend, 10, 3600, "SECONDS",
+        "re-send open alerts to Alertmanager this often (default 60)"),
     OPT("retention_days", "--retention-days", CONFIG_INT, retention_days, 0, 36500, "DAYS",
         "delete runs older than this; 0 keeps them forever (default 90)"),
+    OPT("url_signing_key_file", "--url-signing-key-file", CONFIG_STRING, url_signing_key_file,
+        0, 4096, "FILE", "key of signed graph links (default: DB.url-key, made on first start)"),
+    OPT("graph_link_ttl", "--graph-link-ttl", CONFIG_INT, graph_link_ttl, 60, 366 * 86400,
+        "SECONDS", "signed graph links in alerts stay valid this long (default 604800)"),
+    OPT("publisher_keys", "--publisher-key", CONFIG_LIST, publisher_keys, 0, 0, "FILE",
+        "publisher public key (.pub); when any is set, published bundles must be signed"),
+    OPT("rollout_check_interval", "--rollout-check-interval", CONFIG_INT, rollout_check_interval,
+        1, 3600, "SECONDS", "how often rollouts are checked for halting (default 10)"),
+    OPT("rollout_min_runs", "--rollout-min-runs", CONFIG_INT, rollout_min_runs, 1, 1000000, "N",
+        "runs of a new version before its rollout can be halted (default 5)"),
+    OPT("rollout_max_failure_increase", "--rollout-max-failure-increase", CONFIG_RAW,
+        rollout_max_failure_increase, 0, 32, "RATE",
+        "failure rate rise over the previous version that halts a rollout, 0 to 1 (default 0.25)"),
 };
 #define NOPTS (sizeof(server_options) / sizeof(server_options[0]))
 
@@ -101,10 +132,20 @@ static void server_defaults(struct server_config *c)
     c->max_connections = 20000;
     c->threads = 4;
     c->agent_silent_after = 180;
+    c->alert_after_failures = 1;
+    c->alert_repeat_every = 3600;
+    c->alert_flap_repairs = 5;
+    c->alert_flap_window = 3600;
+    c->alert_stale = 1;
+    c->alert_evaluate_every = 5;
+    c->alert_am_resend = 60;
     c->series_days = 7;
     c->retention_days = 90;
+    c->graph_link_ttl = 7 * 86400;
     c->auth_failures = 30;
     c->auth_block = 60;
+    c->rollout_check_interval = 10;
+    c->rollout_min_runs = 5;
 }
 
 static int server_apply_log_level(const struct server_config *c)
@@ -189,7 +230,7 @@ out:
     return ret;
 }
 
-static int server_serve(struct app *app, struct forward_config *fcfg)
+static int server_serve(struct app *app, struct forward_config *fcfg, struct receivers *rs)
 {
     struct http_server *srv = NULL;
     struct ho_error err;
@@ -199,11 +240,21 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
     if (store_open(app->cfg.db, &app->store, &err) != HO_OK)
         fatalx("database %s: %s", app->cfg.db, err.msg);
     log_info("store: %s schema version %d", app->cfg.db, store_schema_version(app->store));
+    if (urlsign_open(app->cfg.url_signing_key_file, app->cfg.db, app->cfg.graph_link_ttl,
+                     &app->urlsign, &err) != HO_OK)
+        fatalx("%s: %s", err.field, err.msg);
+    if (api_packages_init(app, &err) != HO_OK)
+        fatalx("%s: %s", err.field, err.msg);
     httpc_global_init();
     if (forward_start(app, fcfg, &app->forward, &err) != HO_OK)
         fatalx("%s", err.msg);
     app->authlimit = authlimit_new((int)app->cfg.auth_failures, 60, (int)app->cfg.auth_block);
     if (retention_start(app, &app->retention, &err) != HO_OK)
+        fatalx("%s", err.msg);
+    if (rollout_watch_start(app, &app->rollout, &err) != HO_OK)
+        fatalx("%s", err.msg);
+    app->alerts = alerts_new(app, rs);
+    if (alerts_start(app->alerts, &err) != HO_OK)
         fatalx("%s", err.msg);
     if (http_start(app, &srv, &err) != HO_OK)
         fatalx("%s: %s", err.field, err.msg);
@@ -219,13 +270,20 @@ static int server_serve(struct app *app, struct forward_config *fcfg)
         pause();
     log_info("shutting down");
     http_stop(srv, 5000);
+    alerts_free(app->alerts);
+    app->alerts = NULL;
     forward_stop(app->forward);
     app->forward = NULL;
     retention_stop(app->retention);
     app->retention = NULL;
+    rollout_watch_stop(app->rollout);
+    app->rollout = NULL;
+    api_packages_cleanup(app);
     authlimit_free(app->authlimit);
     app->authlimit = NULL;
     httpc_global_cleanup();
+    urlsign_free(app->urlsign);
+    app->urlsign = NULL;
     store_close(app->store);
     app->store = NULL;
     log_info("stopped");
@@ -336,6 +394,7 @@ out:
 int main(int argc, char **argv)
 {
     struct forward_config *fcfg = NULL;
+    struct receivers *rs = NULL;
     struct app app;
     struct config_cli cli = {0};
     struct ho_error err;
@@ -382,13 +441,24 @@ int main(int argc, char **argv)
     }
     if (server_apply_log_level(&app.cfg) != 0)
         goto out;
+    if (rollout_watch_check_config(&app.cfg, &err) != HO_OK) {
+        fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        goto out;
+    }
+    if (receivers_parse(app.cfg.receivers,
+                        app.cfg.receivers != NULL ? strlen(app.cfg.receivers) : 0, &rs,
+                        &err) != HO_OK) {
+        fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        goto out;
+    }
     if (forward_config_parse(app.cfg.forwarders,
                              app.cfg.forwarders != NULL ? strlen(app.cfg.forwarders) : 0, &fcfg,
                              &err) != HO_OK) {
         fprintf(stderr, "healops-server: %s: %s\n", err.field, err.msg);
+        receivers_free(rs);
         goto out;
     }
-    ret = server_serve(&app, fcfg); /* takes fcfg */
+    ret = server_serve(&app, fcfg, rs); /* takes fcfg and rs */
 out:
     free(cli.positional);
     config_free(server_options, NOPTS, &app.cfg);

@@ -206,6 +206,13 @@ struct state_query {
     int outcome;         /* -1 = any */
     size_t limit;
     const char *cursor;
+    const char *label_key;   /* with label_value: the agent has this label; NULL = any */
+    const char *label_value;
+    const char *search;      /* substring (case-insensitive for ASCII) of agent name,
+                                package or check; NULL = any */
+    int stale;               /* 1: only states with no run for 2 x interval before now_ms */
+    int64_t now_ms;          /* the clock of the stale filter and of the summary */
+    int64_t silent_before_ms; /* summary: agents not seen since then are silent */
 };
 
 /* Last state of every agent x check matching q, ordered by agent name, check. */
@@ -213,6 +220,29 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
                                struct state_row **out, size_t *n,
                                char next_cursor[STORE_CURSOR_LEN], struct ho_error *err) HO_WUR;
 void store_state_free(struct state_row *rows, size_t n);
+
+#define STORE_SILENT_NAMES_MAX 100
+
+/* Counts over every state matching a state_query (limit and cursor ignored). */
+struct state_summary {
+    int64_t outcomes[RUN_OUTCOME_ERROR + 1]; /* states per enum run_outcome */
+    int64_t states;                          /* their sum */
+    int64_t stale;                           /* of those, stale at now_ms */
+    int64_t agents;                          /* agents matching agent and label */
+    int64_t agents_silent;                   /* of those, not seen since silent_before_ms */
+    int64_t alerts_open;                     /* open alerts of those states, -1 = no alerting */
+    char *silent_names[STORE_SILENT_NAMES_MAX]; /* owned: the first silent agents by name */
+    size_t nsilent_names;
+};
+
+/*
+ * Fills out with the counts of the states q selects (the same filters as
+ * store_state_query, so a page and its counts agree); the agent counts honour
+ * q's agent and label filters only. Free with store_state_summary_cleanup.
+ */
+enum ho_code store_state_summary(struct store *st, const struct state_query *q,
+                                 struct state_summary *out, struct ho_error *err) HO_WUR;
+void store_state_summary_cleanup(struct state_summary *s);
 
 struct agent_row {
     char id[CRYPTO_UUID_LEN];

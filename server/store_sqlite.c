@@ -173,7 +173,10 @@ enum {
 _Static_assert(1u << NELEM(runs_frag) == RQ_COMBOS, "one fragment per RQ_ bit");
 
 /* State query, ordered by agent name then check (agents outer, state by its unique index). */
-enum { SP_AGENT = 1, SP_PACKAGE, SP_CHECK, SP_OUTCOME, SP_CNAME, SP_CCHECK, SP_LIMIT };
+enum {
+    SP_AGENT = 1, SP_PACKAGE, SP_CHECK, SP_OUTCOME, SP_CNAME, SP_CCHECK, SP_LIMIT,
+    SP_LPATH, SP_LVALUE, SP_SEARCH, SP_NOW
+};
 
 static const char state_head[] =
     "SELECT s.id, a.uid, a.name, s.package, s.check_name, s.run_id, s.outcome, s.test_status, "
@@ -187,6 +190,13 @@ static const char *const state_frag[] = {
     " AND s.check_name = ?3",
     " AND s.outcome = ?4",
     " AND a.name >= ?5 AND (a.name > ?5 OR s.check_name > ?6)",
+    /* label: the agent's labels object has key (path ?8 = '$."KEY"') = value */
+    " AND json_extract(a.labels, ?8) = ?9",
+    /* search: a LIKE scan of the rows the other filters leave (about 0.1 s at 200,000) */
+    " AND (a.name LIKE ?10 ESCAPE '\\' OR s.package LIKE ?10 ESCAPE '\\'"
+    " OR s.check_name LIKE ?10 ESCAPE '\\')",
+    /* stale as GET /state reports it: no run for 2 x interval */
+    " AND s.interval_s > 0 AND s.last_run_at < ?11 - 2000 * s.interval_s",
 };
 enum {
     SQ_AGENT = 1 << 0,
@@ -194,8 +204,26 @@ enum {
     SQ_CHECK = 1 << 2,
     SQ_OUTCOME = 1 << 3,
     SQ_CURSOR = 1 << 4,
-    SQ_COMBOS = 1 << 5
+    SQ_LABEL = 1 << 5,
+    SQ_SEARCH = 1 << 6,
+    SQ_STALE = 1 << 7,
+    SQ_COMBOS = 1 << 8
 };
+/* Counts of the same states: the fragments above without the cursor. */
+static const char summary_head[] =
+    "SELECT s.outcome, count(*), coalesce(sum(s.interval_s > 0 AND "
+    "s.last_run_at < ?11 - 2000 * s.interval_s), 0) FROM agents a CROSS JOIN state s "
+    "ON s.agent = a.id WHERE 1";
+/* Without agent, label or search filters the agents table is not needed: state alone. */
+static const char summary_state_head[] =
+    "SELECT s.outcome, count(*), coalesce(sum(s.interval_s > 0 AND "
+    "s.last_run_at < ?11 - 2000 * s.interval_s), 0) FROM state s WHERE 1";
+static const char summary_tail[] = " GROUP BY s.outcome";
+/* Open alerts of the same states: few rows, read through the partial index alerts_open. */
+static const char summary_alerts_head[] =
+    "SELECT count(*) FROM alerts al CROSS JOIN agents a ON a.id = al.agent "
+    "CROSS JOIN state s ON s.agent = al.agent AND s.check_name = al.check_name "
+    "WHERE al.resolved_at IS NULL";
 _Static_assert(1u << NELEM(state_frag) == SQ_COMBOS, "one fragment per SQ_ bit");
 
 struct store {
@@ -204,6 +232,8 @@ struct store {
     sqlite3_stmt *s[ST_COUNT];
     sqlite3_stmt *runs_q[RQ_COMBOS]; /* prepared on first use */
     sqlite3_stmt *state_q[SQ_COMBOS];
+    sqlite3_stmt *summary_q[SQ_COMBOS];
+    sqlite3_stmt *summary_alerts_q[SQ_COMBOS];
     struct store_cached *cache; /* store_stmt's statements of the other store_sqlite*.c */
     size_t ncache;
     int ready; /* opened and migrated: close may run PRAGMA optimize */
@@ -785,6 +815,10 @@ void store_close(struct store *st)
         sqlite3_finalize(st->runs_q[i]);
     for (i = 0; i < SQ_COMBOS; i++)
         sqlite3_finalize(st->state_q[i]);
+    for (i = 0; i < SQ_COMBOS; i++)
+        sqlite3_finalize(st->summary_q[i]);
+    for (i = 0; i < SQ_COMBOS; i++)
+        sqlite3_finalize(st->summary_alerts_q[i]);
     for (i = 0; i < st->ncache; i++)
         sqlite3_finalize(st->cache[i].s);
     free(st->cache);
@@ -1364,13 +1398,79 @@ static enum ho_code HO_WUR state_fetch(struct store *st, sqlite3_stmt *s, size_t
     return r == SQLITE_DONE ? HO_OK : store_fail(st, err, "query state");
 }
 
+/*
+ * The filter bits of q other than the cursor, the JSON path of its label key and
+ * its search text as a LIKE pattern ("%text%", with %, _ and \ escaped by \).
+ */
+static enum ho_code HO_WUR state_filters(const struct state_query *q, unsigned *bits,
+                                         char **lpath, char **pattern, struct ho_error *err)
+{
+    enum ho_code rc;
+    const char *c;
+    struct buf b;
+    size_t i;
+
+    *lpath = NULL;
+    *pattern = NULL;
+    if (q->outcome < -1 || q->outcome > RUN_OUTCOME_ERROR)
+        return ho_error_set(err, HO_EINVAL, "outcome", "unknown outcome");
+    *bits = (q->agent != NULL ? SQ_AGENT : 0) | (q->package != NULL ? SQ_PACKAGE : 0) |
+            (q->check != NULL ? SQ_CHECK : 0) | (q->outcome >= 0 ? SQ_OUTCOME : 0) |
+            (q->stale ? SQ_STALE : 0);
+    if (q->label_key != NULL) {
+        /* keys are [A-Za-z0-9._-] (enrolment refuses others): nothing to quote */
+        for (c = q->label_key; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+                return ho_error_set(err, HO_EINVAL, "label", "invalid label key");
+        }
+        if (q->label_value == NULL)
+            return ho_error_set(err, HO_EINVAL, "label", "must be KEY=VALUE");
+        *lpath = xasprintf("$.\"%s\"", q->label_key);
+        *bits |= SQ_LABEL;
+    }
+    if (q->search != NULL) {
+        buf_init(&b, STORE_SQL_MAX);
+        rc = buf_append(&b, "%", 1);
+        for (i = 0; q->search[i] != '\0' && rc == HO_OK; i++) {
+            if (q->search[i] == '%' || q->search[i] == '_' || q->search[i] == '\\')
+                rc = buf_append(&b, "\\", 1);
+            if (rc == HO_OK)
+                rc = buf_append(&b, &q->search[i], 1);
+        }
+        if (rc == HO_OK)
+            rc = buf_append(&b, "%", 1);
+        if (rc != HO_OK) {
+            buf_cleanup(&b);
+            free(*lpath);
+            *lpath = NULL;
+            return ho_error_set(err, HO_EINVAL, "q", "search text too long");
+        }
+        *pattern = buf_take(&b);
+        *bits |= SQ_SEARCH;
+    }
+    return HO_OK;
+}
+
+static void state_bind(sqlite3_stmt *s, const struct state_query *q, int64_t agent,
+                       const char *lpath, const char *pattern)
+{
+    sqlite3_bind_int64(s, SP_AGENT, agent);
+    store_bind_text(s, SP_PACKAGE, q->package);
+    store_bind_text(s, SP_CHECK, q->check);
+    sqlite3_bind_int(s, SP_OUTCOME, q->outcome);
+    store_bind_text(s, SP_LPATH, lpath);
+    store_bind_text(s, SP_LVALUE, q->label_value);
+    store_bind_text(s, SP_SEARCH, pattern);
+    sqlite3_bind_int64(s, SP_NOW, q->now_ms);
+}
+
 enum ho_code store_state_query(struct store *st, const struct state_query *q,
                                struct state_row **out, size_t *n,
                                char next_cursor[STORE_CURSOR_LEN], struct ho_error *err)
 {
     size_t limit = clamp_limit(q->limit);
     int64_t cur = 0, last = 0, agent = 0;
-    char *cname = NULL, *ccheck = NULL;
+    char *cname = NULL, *ccheck = NULL, *lpath = NULL, *pattern = NULL;
     struct state_row *rows = NULL;
     sqlite3_stmt *s;
     unsigned bits = 0;
@@ -1380,17 +1480,17 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
     *out = NULL;
     *n = 0;
     next_cursor[0] = '\0';
-    if (q->outcome < -1 || q->outcome > RUN_OUTCOME_ERROR)
-        return ho_error_set(err, HO_EINVAL, "outcome", "unknown outcome");
-    bits |= q->agent != NULL ? SQ_AGENT : 0;
-    bits |= q->package != NULL ? SQ_PACKAGE : 0;
-    bits |= q->check != NULL ? SQ_CHECK : 0;
-    bits |= q->outcome >= 0 ? SQ_OUTCOME : 0;
+    rc = state_filters(q, &bits, &lpath, &pattern, err);
+    if (rc != HO_OK)
+        return rc;
     bits |= cursor_given(q->cursor) ? SQ_CURSOR : 0;
     if (bits & SQ_CURSOR)
         rc = cursor_parse(q->cursor, 's', &cur, 1, err);
-    if (rc != HO_OK)
+    if (rc != HO_OK) {
+        free(lpath);
+        free(pattern);
         return rc;
+    }
     store_lock(st);
     if (q->agent != NULL)
         rc = store_agent_rowid(st, q->agent, &agent, err);
@@ -1401,10 +1501,7 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
                      state_tail, err);
     if (rc == HO_OK) {
         s = st->state_q[bits];
-        sqlite3_bind_int64(s, SP_AGENT, agent);
-        store_bind_text(s, SP_PACKAGE, q->package);
-        store_bind_text(s, SP_CHECK, q->check);
-        sqlite3_bind_int(s, SP_OUTCOME, q->outcome);
+        state_bind(s, q, agent, lpath, pattern);
         store_bind_text(s, SP_CNAME, cname);
         store_bind_text(s, SP_CCHECK, ccheck);
         sqlite3_bind_int64(s, SP_LIMIT, (int64_t)limit + 1);
@@ -1415,6 +1512,8 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
     store_unlock(st);
     free(cname);
     free(ccheck);
+    free(lpath);
+    free(pattern);
     if (rc == HO_ENOENT)
         rc = HO_OK;
     if (rc != HO_OK || *n == 0) {
@@ -1440,6 +1539,153 @@ void store_state_free(struct state_row *rows, size_t n)
         free(rows[i].check);
     }
     free(rows);
+}
+
+/* ---- state summary ---- */
+
+static const char summary_agents_sql[] =
+    "SELECT count(*), coalesce(sum(last_seen IS NULL OR last_seen < ?2), 0) FROM agents "
+    "WHERE (?1 = 0 OR id = ?1) AND (?3 IS NULL OR json_extract(labels, ?3) = ?4)";
+static const char summary_silent_sql[] =
+    "SELECT name FROM agents WHERE (last_seen IS NULL OR last_seen < ?2) "
+    "AND (?1 = 0 OR id = ?1) AND (?3 IS NULL OR json_extract(labels, ?3) = ?4) "
+    "ORDER BY name LIMIT ?5";
+
+static const char summary_has_alerts_sql[] =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'alerts'";
+
+/* Open alerts of the states bits selects; -1 when the database has no alerts table. */
+static enum ho_code HO_WUR summary_alerts(struct store *st, const struct state_query *q,
+                                          unsigned bits, int64_t agent, const char *lpath,
+                                          const char *pattern, struct state_summary *out,
+                                          struct ho_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum ho_code rc;
+    int have = 0;
+
+    out->alerts_open = -1;
+    rc = store_stmt(st, summary_has_alerts_sql, &s);
+    if (rc != HO_OK)
+        return store_fail(st, err, "prepare alerts check");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        have = sqlite3_column_int(s, 0) > 0;
+    store_stmt_done(s);
+    if (!have)
+        return HO_OK;
+    rc = compose(st, &st->summary_alerts_q[bits], summary_alerts_head, state_frag,
+                 NELEM(state_frag), bits, "", err);
+    if (rc != HO_OK)
+        return rc;
+    s = st->summary_alerts_q[bits];
+    state_bind(s, q, agent, lpath, pattern);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        out->alerts_open = sqlite3_column_int64(s, 0);
+    else
+        rc = store_fail(st, err, "count open alerts");
+    store_stmt_done(s);
+    return rc;
+}
+
+/* The agent counts and first silent names (agents: at most tens of thousands of rows). */
+static enum ho_code HO_WUR summary_agents(struct store *st, const struct state_query *q,
+                                          int64_t agent, const char *lpath,
+                                          struct state_summary *out, struct ho_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum ho_code rc;
+    int r;
+
+    rc = store_stmt(st, summary_agents_sql, &s);
+    if (rc != HO_OK)
+        return store_fail(st, err, "prepare agent counts");
+    sqlite3_bind_int64(s, 1, agent);
+    sqlite3_bind_int64(s, 2, q->silent_before_ms);
+    store_bind_text(s, 3, lpath);
+    store_bind_text(s, 4, q->label_value);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        out->agents = sqlite3_column_int64(s, 0);
+        out->agents_silent = sqlite3_column_int64(s, 1);
+    } else {
+        rc = store_fail(st, err, "count agents");
+    }
+    store_stmt_done(s);
+    if (rc != HO_OK || out->agents_silent == 0)
+        return rc;
+    rc = store_stmt(st, summary_silent_sql, &s);
+    if (rc != HO_OK)
+        return store_fail(st, err, "prepare silent agents");
+    sqlite3_bind_int64(s, 1, agent);
+    sqlite3_bind_int64(s, 2, q->silent_before_ms);
+    store_bind_text(s, 3, lpath);
+    store_bind_text(s, 4, q->label_value);
+    sqlite3_bind_int(s, 5, STORE_SILENT_NAMES_MAX);
+    while ((r = sqlite3_step(s)) == SQLITE_ROW && out->nsilent_names < STORE_SILENT_NAMES_MAX)
+        out->silent_names[out->nsilent_names++] = store_col_dup(s, 0);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = store_fail(st, err, "list silent agents");
+    store_stmt_done(s);
+    return rc;
+}
+
+enum ho_code store_state_summary(struct store *st, const struct state_query *q,
+                                 struct state_summary *out, struct ho_error *err)
+{
+    char *lpath = NULL, *pattern = NULL;
+    int64_t agent = 0;
+    unsigned bits = 0;
+    sqlite3_stmt *s;
+    enum ho_code rc;
+    int r, o;
+
+    memset(out, 0, sizeof(*out));
+    rc = state_filters(q, &bits, &lpath, &pattern, err);
+    if (rc != HO_OK)
+        return rc;
+    store_lock(st);
+    if (q->agent != NULL)
+        rc = store_agent_rowid(st, q->agent, &agent, err);
+    if (rc == HO_OK)
+        rc = compose(st, &st->summary_q[bits],
+                     (bits & (SQ_AGENT | SQ_LABEL | SQ_SEARCH)) ? summary_head : summary_state_head,
+                     state_frag, NELEM(state_frag), bits, summary_tail, err);
+    if (rc == HO_OK) {
+        s = st->summary_q[bits];
+        state_bind(s, q, agent, lpath, pattern);
+        while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+            o = sqlite3_column_int(s, 0);
+            if (o >= 0 && o <= RUN_OUTCOME_ERROR)
+                out->outcomes[o] = sqlite3_column_int64(s, 1);
+            out->states += sqlite3_column_int64(s, 1);
+            out->stale += sqlite3_column_int64(s, 2);
+        }
+        if (r != SQLITE_DONE)
+            rc = store_fail(st, err, "summarise state");
+        store_stmt_done(s);
+    }
+    if (rc == HO_OK)
+        rc = summary_alerts(st, q, bits, agent, lpath, pattern, out, err);
+    if (rc == HO_OK)
+        rc = summary_agents(st, q, agent, lpath, out, err);
+    store_unlock(st);
+    free(lpath);
+    free(pattern);
+    if (rc == HO_ENOENT) { /* an unknown agent: nothing matches */
+        store_state_summary_cleanup(out);
+        rc = HO_OK;
+    }
+    if (rc != HO_OK)
+        store_state_summary_cleanup(out);
+    return rc;
+}
+
+void store_state_summary_cleanup(struct state_summary *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->nsilent_names; i++)
+        free(s->silent_names[i]);
+    memset(s, 0, sizeof(*s));
 }
 
 /* ---- agents ---- */

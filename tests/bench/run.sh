@@ -22,6 +22,7 @@
 #   BENCH_THREADS=2           loadgen worker threads
 #   BENCH_PERF=0              1 profiles the server (perf record) in the last ingest round
 #                             and prints where its CPU time goes
+#   BENCH_DASHBOARD=1         0 skips the dashboard figures (tests/bench/dashboard.sh)
 #   BENCH_DIR=/tmp            where the temporary folder goes
 #   BENCH_KEEP=0              1 keeps the temporary folder (databases, logs)
 
@@ -394,6 +395,10 @@ AGENT_PID=
 SRV_HWM=$(proc_kb "$SERVER_PID" VmHWM)
 stop_pid "$SERVER_PID"
 SERVER_PID=
+
+# ---------------------------------------------------------------------------
+section "dashboard: first overview page over 200,000 states (tests/bench/dashboard.sh)"
+[ "${BENCH_DASHBOARD:-1}" = 0 ] || sh "$HERE/dashboard.sh" "$BUILD" || fail "dashboard"
 
 # ---------------------------------------------------------------------------
 section "summary (each figure the median of its own $ROUNDS rounds of ${SECS}s; prefill $PREFILL runs)"

@@ -29,7 +29,13 @@ EXPECTED_ROUTES = {
     ("POST", "/api/v1/agents/heartbeat"), ("GET", "/api/v1/agents/{id}"),
     ("POST", "/api/v1/tokens"), ("DELETE", "/api/v1/tokens/{id}"), ("POST", "/api/v1/metrics"), ("GET", "/api/v1/forwarders"),
     ("GET", "/api/v1/checks/{agent}/{check}/series"),
+    ("GET", "/api/v1/graph.png"),
+    ("GET", "/api/v1/alerts"), ("GET", "/api/v1/receivers"),
     ("GET", "/api/v1/insights"),
+    ("GET", "/api/v1/state/summary"), ("GET", "/"), ("GET", "/{asset}"),
+    ("POST", "/api/v1/packages"), ("GET", "/api/v1/packages"), ("GET", "/api/v1/packages/{name}"),
+    ("GET", "/api/v1/packages/{name}/{version}/bundle"), ("PUT", "/api/v1/assignments/{name}"),
+    ("DELETE", "/api/v1/assignments/{name}"), ("GET", "/api/v1/agents/self/packages"),
 }
 
 
@@ -298,7 +304,9 @@ def test_openapi_live_responses_match(env):
     with open(cfg, "w") as f:
         # a forwarder to a closed port: it stays pending/retrying, which fills every field
         json.dump({"forwarders": [{"name": "tsdb", "type": "opentsdb",
-                                   "url": "http://127.0.0.1:9", "max_backoff": 1}]}, f)
+                                   "url": "http://127.0.0.1:9", "max_backoff": 1}],
+                   "receivers": [{"name": "hook", "type": "webhook",
+                                  "url": "http://127.0.0.1:9/hook"}]}, f)
     env.start_server("--config", cfg)
     live = Live(env, doc)
     admin, read, enroll = env.token("admin"), env.token("read"), env.token("enroll")
@@ -365,6 +373,11 @@ def test_openapi_live_responses_match(env):
     check(len(st["states"]) == 2, st)
     check({s["repair_status"] for s in st["states"]} == {"succeeded", "failed"}, st)
     live.call("GET", "/api/v1/state?outcome=failed&limit=1", "/api/v1/state", 200, token=read)
+    live.call("GET", "/api/v1/state?label=role%3Dweb&q=disk&stale=false", "/api/v1/state", 200,
+              token=read)
+    sm = live.call("GET", "/api/v1/state/summary", "/api/v1/state/summary", 200, token=read)
+    check(sm["states"] == 2 and sm["agents"]["total"] == 2, sm)
+    live.call("GET", "/api/v1/state/summary?label=role", "/api/v1/state/summary", 400, token=read)
     ag = live.call("GET", "/api/v1/agents", "/api/v1/agents", 200, token=read)
     check(len(ag["agents"]) == 2, ag)
     live.call("GET", "/api/v1/agents?limit=1", "/api/v1/agents", 200, token=read)
@@ -380,6 +393,20 @@ def test_openapi_live_responses_match(env):
     check(isinstance(ins["checks"], list), ins)
     fw = live.call("GET", "/api/v1/forwarders", "/api/v1/forwarders", 200, token=read)
     check(len(fw) == 1 and fw[0]["name"] == "tsdb", fw)
+    failed = new_run("nginx.port", package="nginx", outcome="failed", status="critical",
+                     alert={"severity": "warning", "docs": ["https://d.example/"]})
+    live.call("POST", "/api/v1/runs", "/api/v1/runs", 200, {"runs": [failed]}, token=agent)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        al = live.call("GET", "/api/v1/alerts?state=open", "/api/v1/alerts", 200, token=read)
+        if al["alerts"] and al["alerts"][0]["deliveries"] and \
+                al["alerts"][0]["deliveries"][0]["attempts"] > 0:
+            break
+        time.sleep(0.2)
+    check(al["alerts"] and al["alerts"][0]["check"] == "nginx.port", al)
+    live.call("GET", "/api/v1/state?check=nginx.port", "/api/v1/state", 200, token=read)
+    rc = live.call("GET", "/api/v1/receivers", "/api/v1/receivers", 200, token=read)
+    check(rc["receivers"][0]["name"] == "hook", rc)
 
     # /metrics is text: check it is documented as text/plain and answers
     op = doc["paths"]["/metrics"]["get"]
@@ -390,6 +417,34 @@ def test_openapi_live_responses_match(env):
         check(r.status == 200 and r.headers.get("Content-Type", "").startswith("text/plain") and
               "healops_check_outcome{" in text, "/metrics -> %s %s" % (r.status, text[:200]))
     live.seen.add(("GET", "/metrics"))
+
+    # graph.png is an image: documented as image/png, answers a PNG
+    op = doc["paths"]["/api/v1/graph.png"]["get"]
+    check("image/png" in op["responses"]["200"]["content"], "graph.png not image/png")
+    req = urllib.request.Request(env.url + "/api/v1/graph.png?agent=web01&check=nginx.running",
+                                 headers={"Authorization": "Bearer " + read})
+    with urllib.request.urlopen(req, context=env.ctx, timeout=10) as r:
+        png = r.read()
+        check(r.status == 200 and r.headers.get("Content-Type") == "image/png" and
+              png[:8] == b"\x89PNG\r\n\x1a\n", "graph.png -> %s" % r.status)
+    live.seen.add(("GET", "/api/v1/graph.png"))
+    e = live.call("GET", "/api/v1/graph.png?agent=web01&check=nginx.running&width=1",
+                  "/api/v1/graph.png", 400, token=read)
+    check(e.get("field") == "width", e)
+    live.call("GET", "/api/v1/graph.png?agent=web01&check=nginx.running&exp=1&sig=" + "0" * 64,
+              "/api/v1/graph.png", 403)
+
+    # the dashboard files: no token, documented content types
+    for path, tmpl in (("/", "/"), ("/app.js", "/{asset}")):
+        content = doc["paths"][tmpl]["get"]["responses"]["200"]["content"]
+        with urllib.request.urlopen(env.url + path, context=env.ctx, timeout=10) as r:
+            ctype = r.headers.get("Content-Type", "").split(";")[0]
+            check(r.status == 200 and ctype in content, "%s -> %s %s" % (path, r.status, ctype))
+        live.seen.add(("GET", tmpl))
+
+    # the package routes (a bundle is binary): tests/integration/packages_server.py
+    from packages_server import openapi_exercise
+    openapi_exercise(env, live, admin, read, agent)
 
     # errors, validated against Error
     live.call("GET", "/api/v1/runs", "/api/v1/runs", 401)
