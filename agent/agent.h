@@ -26,6 +26,8 @@ struct spool_item;
 struct agent_config {
     char *server;              /* base URL, "https://host:8443" */
     char *ca_file;             /* CA bundle to verify the server */
+    char *tls_client_cert;     /* PEM client certificate for mutual TLS, may be NULL */
+    char *tls_client_key;      /* its PEM key, may be NULL */
     char *state_dir;           /* identity and spool live here */
     char *name;                /* node name, default the host name */
     struct config_list labels; /* "key=value" */

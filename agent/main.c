@@ -34,6 +34,10 @@ static const struct config_option agent_options[] = {
         "HealOps server base URL (https://host:8443)"),
     OPT("ca_file", "--ca-file", CONFIG_STRING, ca_file, 0, 4096, "FILE",
         "CA certificate(s) that signed the server's certificate"),
+    OPT("tls_client_cert", "--tls-client-cert", CONFIG_STRING, tls_client_cert, 0, 4096, "FILE",
+        "client certificate (PEM) for servers that require one"),
+    OPT("tls_client_key", "--tls-client-key", CONFIG_STRING, tls_client_key, 0, 4096, "FILE",
+        "private key (PEM) of --tls-client-cert"),
     OPT("state_dir", "--state-dir", CONFIG_STRING, state_dir, 0, 4096, "DIR",
         "identity and spool (default /var/lib/healops-agent)"),
     OPT("name", "--name", CONFIG_STRING, name, 0, 128, "NAME", "node name (default host name)"),
@@ -111,9 +115,14 @@ static void agent_defaults(struct agent_config *c)
     c->package_sync_interval = 60;
 }
 
+/*
+ * The state folder is 0711: others may pass through it (test_user reaches the
+ * synced packages in STATE_DIR/packages) but not list it; the identity file
+ * and the spool inside stay private (0600, 0700).
+ */
 static int agent_mkdir(const char *path)
 {
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(path, 0711) != 0 && errno != EEXIST) {
         log_warn("cannot create %s", path);
         return -1;
     }
@@ -372,6 +381,28 @@ static void agent_free(struct agent *ag)
     config_free(agent_options, NOPTS, &ag->cfg);
 }
 
+/* Mutual TLS: both files or neither, and both readable now rather than at the first send. */
+static int agent_check_client_cert(const struct agent *ag)
+{
+    const char *cert = ag->cfg.tls_client_cert, *key = ag->cfg.tls_client_key;
+
+    if ((cert == NULL) != (key == NULL)) {
+        fprintf(stderr, "healops-agent: --tls-client-cert and --tls-client-key go together\n");
+        return -1;
+    }
+    if (cert != NULL && access(cert, R_OK) != 0) {
+        fprintf(stderr, "healops-agent: --tls-client-cert: cannot read %s: %s\n", cert,
+                strerror(errno));
+        return -1;
+    }
+    if (key != NULL && access(key, R_OK) != 0) {
+        fprintf(stderr, "healops-agent: --tls-client-key: cannot read %s: %s\n", key,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int agent_check_config(struct agent *ag, int manual)
 {
     enum log_level lvl;
@@ -398,7 +429,7 @@ static int agent_check_config(struct agent *ag, int manual)
         fprintf(stderr, "healops-agent: --server is required (see --help)\n");
         return -1;
     }
-    return 0;
+    return agent_check_client_cert(ag);
 }
 
 int main(int argc, char **argv)

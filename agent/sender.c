@@ -32,6 +32,8 @@ enum ho_code sender_client(struct agent *ag, struct httpc **out)
 
     memset(&o, 0, sizeof(o));
     o.ca_file = ag->cfg.ca_file;
+    o.client_cert = ag->cfg.tls_client_cert;
+    o.client_key = ag->cfg.tls_client_key;
     o.timeout_ms = ag->cfg.send_timeout * 1000;
     o.connect_timeout_ms = o.timeout_ms < 10000 ? o.timeout_ms : 10000;
     return httpc_new(&o, out);

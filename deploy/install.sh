@@ -7,7 +7,7 @@
 #           /etc/healops (0750 root:healops), /etc/healops/server.json from the
 #           example when missing (0640 root:healops)
 #   agent   the unprivileged user healops-test that runs tests (the agent runs as
-#           root for its repairs), /var/lib/healops-agent (0700 root),
+#           root for its repairs), /var/lib/healops-agent (0711 root),
 #           /etc/healops (0750), /opt/healops/packages (0755 root) for packages,
 #           /etc/healops/agent.json from the example when missing (0600 root)
 #   both    `make install PREFIX=...` (binaries, units, man pages, docs,
@@ -188,7 +188,7 @@ EOF
 else
     make_group healops-test
     make_user healops-test /nonexistent "HealOps tests (unprivileged)"
-    dir /var/lib/healops-agent 0700 root:root
+    dir /var/lib/healops-agent 0711 root:root
     dir "$SYSCONFDIR" 0750 "root:$(confgroup)"
     dir /opt/healops 0755 root:root
     dir "$PACKAGES" 0755 root:root

@@ -3,6 +3,7 @@ certificate signed by that CA (403 otherwise; /healthz stays open for probes), a
 the agent presents one with --tls-client-cert/--tls-client-key. Loaded by run.py
 through CASES."""
 
+import json
 import os
 import ssl
 import subprocess
@@ -77,3 +78,30 @@ def test_server_refuses_to_start_with_a_bad_client_ca(env):
                         "--db", env.db, "--tls-cert", env.cert, "--tls-key", env.key,
                         "--tls-client-ca", bad], capture_output=True, text=True, timeout=20)
     check(r.returncode != 0 and "tls.client_ca" in r.stderr, (r.returncode, r.stderr))
+
+
+@case
+def test_agent_presents_its_client_certificate(env):
+    from harness import write_package
+    certs, cca = client_pki(env.dir)
+    env.start_server("--tls-client-ca", cca)
+    enroll, read = env.token("enroll"), env.token("read")
+    pkg = write_package(os.path.join(env.dir, "pkgs"), "m", [
+        {"name": "m.ok", "interval": 60, "test": {"exec": ["checks/ok.test"]}}],
+        scripts={"checks/ok.test": "#!/bin/sh\necho fine\n"})
+    state = os.path.join(env.dir, "state")
+    r = env.run_agent(state, [pkg], "--once", enroll=enroll, name="mtls1")
+    check(r.returncode != 0, "an agent without a client certificate got in: %s" % r.stderr)
+    cert, key = certs["client"]
+    r = env.run_agent(state, [pkg], "--once", "--tls-client-cert", cert, "--tls-client-key", key,
+                      enroll=enroll, name="mtls1")
+    check(r.returncode == 0, "agent with the client certificate: %s" % r.stderr)
+    ctx = ssl.create_default_context(cafile=env.ca)
+    ctx.load_cert_chain(cert, key)
+    req = urllib.request.Request(env.url + "/api/v1/runs?agent=mtls1")
+    req.add_header("Authorization", "Bearer " + read)
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        runs = json.loads(resp.read())["runs"]
+    check(len(runs) >= 1 and runs[0]["check"] == "m.ok", runs)
+    r = env.run_agent(state, [pkg], "--once", "--tls-client-cert", cert, name="mtls1")
+    check(r.returncode == 2 and "go together" in r.stderr, (r.returncode, r.stderr))
