@@ -1,7 +1,9 @@
 /*
  * healopsctl: the operators' command line for the HealOps API
- * (DESIGN.md section 10a). This version answers the history and fleet
- * queries: runs, repairs, state, agents, insights; as a table, or --json.
+ * (DESIGN.md section 10a): the history and fleet queries runs, repairs,
+ * state, agents, alerts and insights, as a table (outcomes in colour on a
+ * terminal, unless NO_COLOR is set) or --json; the package commands are in
+ * ctl_package.c.
  * Server, token and CA come from flags or HEALOPS_SERVER, HEALOPS_TOKEN,
  * HEALOPS_CA_FILE. Exit codes: 0 ok, 1 the server refused or failed,
  * 2 bad usage, 3 the server could not be reached.
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -34,6 +37,8 @@ struct ctl_config {
     char *manual;
     long long limit;
     char *cursor;
+    char *kind;
+    char *state;
     int json;
 };
 
@@ -58,13 +63,16 @@ static const struct config_option ctl_options[] = {
     OPT("limit", "--limit", CONFIG_INT, limit, 1, 1000, "N", "rows per page (default 50)"),
     OPT("cursor", "--cursor", CONFIG_STRING, cursor, 0, 127, "CURSOR",
         "next page (from the previous answer)"),
+    OPT("kind", "--kind", CONFIG_STRING, kind, 0, 32, "KIND",
+        "alerts: failed, silent, flapping, guard_exhausted or stale"),
+    OPT("state", "--state", CONFIG_STRING, state, 0, 16, "open|resolved", "alerts: open or resolved"),
     OPT("json", "--json", CONFIG_BOOL, json, 0, 0, NULL, "print the server's JSON"),
 };
 #define NOPTS (sizeof(ctl_options) / sizeof(ctl_options[0]))
 
 static const char ctl_usage[] =
     "usage: healopsctl [--server URL] [--token TOKEN] [--ca-file FILE] COMMAND [filters] [--json]\n"
-    "commands: runs | repairs | state | agents | insights\n"
+    "commands: runs | repairs | state | agents | alerts | insights\n"
     "  healopsctl keygen PREFIX\n"
     "  healopsctl package init NAME | lint DIR | build DIR [-o FILE] | sign BUNDLE --key FILE\n"
     "  healopsctl package publish BUNDLE [--signature FILE] | show NAME [--json]\n"
@@ -100,7 +108,7 @@ static char *ctl_url(const struct ctl_config *c, const char *cmd)
     struct buf b;
     char limit[24];
     int history = strcmp(cmd, "runs") == 0 || strcmp(cmd, "repairs") == 0;
-    int insights = strcmp(cmd, "insights") == 0;
+    int insights = strcmp(cmd, "insights") == 0, alerts = strcmp(cmd, "alerts") == 0;
     enum ho_code rc;
 
     buf_init(&b, 8192);
@@ -109,7 +117,9 @@ static char *ctl_url(const struct ctl_config *c, const char *cmd)
     if (rc == HO_OK && strcmp(cmd, "agents") != 0)
         rc = ctl_add_param(&b, "agent", c->agent) | ctl_add_param(&b, "package", c->package) |
              ctl_add_param(&b, "check", c->check) | ctl_add_param(&b, "outcome", c->outcome);
-    if (rc == HO_OK && (history || insights))
+    if (rc == HO_OK)
+        rc = ctl_add_param(&b, "kind", c->kind) | ctl_add_param(&b, "state", c->state);
+    if (rc == HO_OK && (history || insights || alerts))
         rc = ctl_add_param(&b, "since", c->since) | ctl_add_param(&b, "until", c->until);
     if (rc == HO_OK && history)
         rc = ctl_add_param(&b, "manual", c->manual);
@@ -174,13 +184,62 @@ static void ctl_print_insights(const cJSON *root)
     }
 }
 
+static int ctl_colour; /* 1: stdout is a terminal and NO_COLOR is not set */
+
+/* The ANSI colour of an outcome, status or severity; "" when none or off. */
+static const char *ctl_tint(const char *word)
+{
+    static const struct {
+        const char *word, *sgr;
+    } tints[] = {{"ok", "\033[32m"},       {"repaired", "\033[33m"}, {"failed", "\033[31m"},
+                 {"error", "\033[35m"},    {"critical", "\033[31m"}, {"warning", "\033[33m"},
+                 {"open", "\033[31m"},     {"resolved", "\033[32m"}, {"yes", "\033[33m"}};
+    size_t i;
+
+    for (i = 0; ctl_colour && i < sizeof(tints) / sizeof(tints[0]); i++) {
+        if (strcmp(word, tints[i].word) == 0)
+            return tints[i].sgr;
+    }
+    return "";
+}
+
+/* Prints word padded to width, in its colour on a terminal, then a space. */
+static void ctl_cell(const char *word, int width)
+{
+    const char *sgr = ctl_tint(word);
+
+    printf("%s%-*s%s ", sgr, width, word, sgr[0] != '\0' ? "\033[0m" : "");
+}
+
+/* Open and resolved alerts: state, severity, kind, where, since when, summary. */
+static void ctl_print_alerts(const cJSON *root)
+{
+    const cJSON *it;
+
+    printf("%-6s %-9s %-8s %-15s %-16s %-28s %-24s %s\n", "ID", "STATE", "SEVERITY", "KIND",
+           "AGENT", "CHECK", "OPENED", "SUMMARY");
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "alerts"))
+    {
+        printf("%-6.0f ", ctl_num(it, "id"));
+        ctl_cell(ctl_str(it, "state"), 9);
+        ctl_cell(ctl_str(it, "severity"), 8);
+        printf("%-15s %-16s %-28s %-24s %s\n", ctl_str(it, "kind"), ctl_str(it, "agent"),
+               ctl_str(it, "check"), ctl_str(it, "opened_at"), ctl_str(it, "summary"));
+    }
+}
+
 static void ctl_print_table(const char *cmd, const cJSON *root)
 {
     const cJSON *it, *list;
     int history = strcmp(cmd, "runs") == 0 || strcmp(cmd, "repairs") == 0;
 
-    if (strcmp(cmd, "insights") == 0) {
-        ctl_print_insights(root);
+    if (strcmp(cmd, "insights") == 0 || strcmp(cmd, "alerts") == 0) {
+        if (cmd[0] == 'i')
+            ctl_print_insights(root);
+        else
+            ctl_print_alerts(root);
+        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "next_cursor")))
+            printf("more: --cursor %s\n", ctl_str(root, "next_cursor"));
         return;
     }
     list = cJSON_GetObjectItemCaseSensitive(root, history ? "runs"
@@ -196,15 +255,18 @@ static void ctl_print_table(const char *cmd, const cJSON *root)
         printf("%-20s %-36s %-10s %-24s %s\n", "NAME", "ID", "VERSION", "LAST SEEN", "SILENT");
     cJSON_ArrayForEach(it, list)
     {
-        if (history)
-            printf("%-24s %-16s %-28s %-9s %-9s %-10s %-9s\n", ctl_str(it, "started_at"),
-                   ctl_str(it, "agent"), ctl_str(it, "check"), ctl_str(it, "outcome"),
-                   ctl_step(it, "test"), ctl_step(it, "repair"), ctl_step(it, "retest"));
-        else if (strcmp(cmd, "state") == 0)
-            printf("%-16s %-28s %-9s %-24s %-24s %s\n", ctl_str(it, "agent"),
-                   ctl_str(it, "check"), ctl_str(it, "outcome"), ctl_str(it, "last_run_at"),
-                   ctl_str(it, "last_ok_at"), ctl_str(it, "stale"));
-        else
+        if (history) {
+            printf("%-24s %-16s %-28s ", ctl_str(it, "started_at"), ctl_str(it, "agent"),
+                   ctl_str(it, "check"));
+            ctl_cell(ctl_str(it, "outcome"), 9);
+            printf("%-9s %-10s %-9s\n", ctl_step(it, "test"), ctl_step(it, "repair"),
+                   ctl_step(it, "retest"));
+        } else if (strcmp(cmd, "state") == 0) {
+            printf("%-16s %-28s ", ctl_str(it, "agent"), ctl_str(it, "check"));
+            ctl_cell(ctl_str(it, "outcome"), 9);
+            printf("%-24s %-24s %s\n", ctl_str(it, "last_run_at"), ctl_str(it, "last_ok_at"),
+                   ctl_str(it, "stale"));
+        } else
             printf("%-20s %-36s %-10s %-24s %s\n", ctl_str(it, "name"), ctl_str(it, "agent_id"),
                    ctl_str(it, "version"), ctl_str(it, "last_seen"), ctl_str(it, "silent"));
     }
@@ -236,7 +298,10 @@ static int ctl_query(const struct ctl_config *c, const char *cmd)
     }
     root = cJSON_ParseWithLength(resp.body, resp.body_len);
     if (resp.status != 200) {
-        fprintf(stderr, "healopsctl: server answered %ld: %s\n", resp.status,
+        const char *field = root != NULL ? ctl_str(root, "field") : "-";
+
+        fprintf(stderr, "healopsctl: server answered %ld: %s%s%s\n", resp.status,
+                strcmp(field, "-") != 0 ? field : "", strcmp(field, "-") != 0 ? ": " : "",
                 root != NULL ? ctl_str(root, "error") : "?");
     } else if (root == NULL) {
         fprintf(stderr, "healopsctl: the server's answer is not JSON\n");
@@ -288,7 +353,8 @@ int main(int argc, char **argv)
     ctl_env(&c.ca_file, "HEALOPS_CA_FILE");
     cmd = cli.npositional == 1 ? cli.positional[0] : "";
     if (strcmp(cmd, "runs") != 0 && strcmp(cmd, "repairs") != 0 && strcmp(cmd, "state") != 0 &&
-        strcmp(cmd, "agents") != 0 && strcmp(cmd, "insights") != 0) {
+        strcmp(cmd, "agents") != 0 && strcmp(cmd, "insights") != 0 &&
+        strcmp(cmd, "alerts") != 0) {
         fprintf(stderr, "%s\n", ctl_usage);
         goto out;
     }
@@ -297,6 +363,7 @@ int main(int argc, char **argv)
                         "HEALOPS_TOKEN)\n");
         goto out;
     }
+    ctl_colour = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
     httpc_global_init();
     ret = ctl_query(&c, cmd);
     httpc_global_cleanup();

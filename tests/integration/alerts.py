@@ -299,3 +299,29 @@ def test_alerts_silent_agent_opens_and_resolves_on_heartbeat(env):
         check(len(alerts(env, read, "?kind=silent")) == 1, "one silent alert only")
     finally:
         hook.stop()
+
+
+@case
+def test_alerts_healopsctl_lists_open_and_resolved(env):
+    env.start_server("--config", write_config(env, []))
+    agent, _ = enroll(env)
+    read = env.token("read")
+    post_run(env, agent, "failed")
+    wait_for(lambda: alerts(env, read, "?state=open"), 20, what="an open alert")
+    ctl = [env.bin("healopsctl"), "--server", env.url, "--token", read, "--ca-file", env.ca]
+    r = subprocess.run(ctl + ["alerts", "--state", "open"], capture_output=True, text=True,
+                       timeout=30, env=dict(os.environ, NO_COLOR="1"))
+    check(r.returncode == 0, r.stderr)
+    lines = r.stdout.strip().split("\n")
+    check(lines[0].split()[:4] == ["ID", "STATE", "SEVERITY", "KIND"], r.stdout)
+    check(len(lines) == 2 and "open" in lines[1] and "warning" in lines[1] and
+          "nginx.running" in lines[1] and "\033[" not in r.stdout, r.stdout)
+    post_run(env, agent, "ok")
+    wait_for(lambda: alerts(env, read, "?state=resolved"), 20, what="the alert resolved")
+    r = subprocess.run(ctl + ["alerts", "--json", "--state", "resolved", "--agent", "web-1"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and json.loads(r.stdout)["alerts"][0]["state"] == "resolved",
+          (r.returncode, r.stdout, r.stderr))
+    r = subprocess.run(ctl + ["alerts", "--kind", "bogus"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 1 and "kind" in r.stderr, (r.returncode, r.stderr))
