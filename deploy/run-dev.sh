@@ -239,14 +239,15 @@ AUTH="-H \"Authorization: Bearer \$(cat $VAR/read.token)\""
 CURL="curl -sS --cacert $CA $AUTH"
 DASH=$(curl -sS --max-time 2 --cacert "$CA" -o /dev/null -w '%{http_code}' "$URL/" || true)
 if [ "$DASH" = 200 ]; then
-    DASH_LINE="Dashboard:  $URL/"
+    DASH_LINE="Dashboard:  $URL/#token=$(cat "$VAR/read.token")
+               (the token is kept by the browser and removed from the address)"
 else
-    DASH_LINE="Dashboard:  not built yet (planned at $URL/)"
+    DASH_LINE="Dashboard:  $URL/ did not answer ($DASH)"
 fi
 CTL_LINE=""
 if [ -x "$BUILD/healopsctl" ]; then
     CTL_LINE="
- Or with healopsctl (runs | repairs | state | agents):
+ Or with healopsctl (runs | repairs | state | agents | alerts | insights):
    HEALOPS_SERVER=$URL HEALOPS_CA_FILE=$CA \\
    HEALOPS_TOKEN=\$(cat $VAR/read.token) $BUILD/healopsctl repairs
 "
