@@ -380,6 +380,17 @@ def test_agent_installs_switches_and_refuses_bundles(env):
     assign(env, admin, "web", "4.0.0")
     wait_for(lambda: agent_error("4.0.0", "unsigned bundle"), 20,
              what="unsigned bundle error in GET /packages/web")
+    # v5 tampered after signing (one byte of the description changed, the publisher's
+    # signature of the original bytes kept): refused as well
+    v5 = make_bundle("web", "5.0.0")
+    sig5 = sign(env.dir, v5, key)
+    tampered = gzip.compress(gzip.decompress(v5).replace(b"test package", b"test packagE"),
+                             mtime=0)
+    check(tampered != v5, "the tampering changed nothing")
+    publish(env, admin, tampered, sig5)
+    assign(env, admin, "web", "5.0.0")
+    wait_for(lambda: agent_error("5.0.0", "signature does not verify"), 20,
+             what="tampered bundle error in GET /packages/web")
     check(link(state, "web", "current") == "2.0.0", "a refused version became current")
     t2 = iso_now()
     wait_for(lambda: run_versions(env, read, "web", t2) == {"2.0.0"}, 20,
