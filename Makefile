@@ -98,14 +98,19 @@ FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror $(PKG_CFLAGS) $(DEFS) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(COMMON_SRCS) $(AGENT_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(COMMON_SRCS) $(AGENT_SRCS) $(SERVER_SRCS)) \
+                 $(BUILD)/fuzz/obj/gen/schema_gen.o $(BUILD)/fuzz/obj/gen/assets_gen.o
 
-$(BUILD)/fuzz/obj/%.o: %.c $(wildcard common/*.h agent/*.h)
+$(BUILD)/fuzz/obj/%.o: %.c $(wildcard common/*.h agent/*.h server/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Iagent -Icommon -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Iserver -Iagent -Icommon -c $< -o $@
+$(BUILD)/fuzz/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -g -O1 -Wall -Wextra -Werror -c $< -o $@
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iagent -Icommon -o $@ $^ $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iserver -Iagent -Icommon -o $@ $^ \
+	    $(SERVER_LIBS) $(LDLIBS)
 
 .SECONDARY: $(FUZZ_LIB_OBJS)
 

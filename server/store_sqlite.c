@@ -193,8 +193,8 @@ static const char *const state_frag[] = {
     /* label: the agent's labels object has key (path ?8 = '$."KEY"') = value */
     " AND json_extract(a.labels, ?8) = ?9",
     /* search: a LIKE scan of the rows the other filters leave (about 0.1 s at 200,000) */
-    " AND (a.name LIKE ?10 ESCAPE '\\' OR s.package LIKE ?10 ESCAPE '\\'"
-    " OR s.check_name LIKE ?10 ESCAPE '\\')",
+    (" AND (a.name LIKE ?10 ESCAPE '\\' OR s.package LIKE ?10 ESCAPE '\\'"
+     " OR s.check_name LIKE ?10 ESCAPE '\\')"),
     /* stale as GET /state reports it: no run for 2 x interval */
     " AND s.interval_s > 0 AND s.last_run_at < ?11 - 2000 * s.interval_s",
 };
