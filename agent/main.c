@@ -199,6 +199,8 @@ static int agent_open_packages(struct agent *ag)
     return 0;
 }
 
+#define AGENT_DEFAULT_TEST_USER "healops-test"
+
 static int agent_setup_user(struct agent *ag)
 {
     struct passwd *pw;
@@ -209,10 +211,20 @@ static int agent_setup_user(struct agent *ag)
     if (geteuid() != 0)
         return 0;
     if (ag->cfg.test_user == NULL) {
-        log_warnx("running as root without test_user: tests run as root too");
+        /* the unprivileged user deploy/install.sh makes, when there is one */
+        pw = getpwnam(AGENT_DEFAULT_TEST_USER);
+        if (pw == NULL) {
+            log_warnx("running as root without test_user and no user %s: tests run as root "
+                      "too", AGENT_DEFAULT_TEST_USER);
+            return 0;
+        }
+        log_info("tests and stats run as %s (the default test_user)", AGENT_DEFAULT_TEST_USER);
+    } else if (strcmp(ag->cfg.test_user, "root") == 0) {
+        log_warnx("test_user is root: tests and stats run with every privilege");
         return 0;
+    } else {
+        pw = getpwnam(ag->cfg.test_user);
     }
-    pw = getpwnam(ag->cfg.test_user);
     if (pw == NULL) {
         fprintf(stderr, "healops-agent: --test-user: no user \"%s\"\n", ag->cfg.test_user);
         return -1;

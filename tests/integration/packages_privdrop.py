@@ -53,3 +53,32 @@ def test_root_agent_runs_synced_package_tests_as_test_user(env):
     run = runs[0]
     check(run["outcome"] == "ok" and run["version"] == "1.0.0", run)
     check("uid=65534" in run["test"]["output"], run["test"])
+
+
+@case
+def test_root_agent_default_test_user(env):
+    """Without test_user a root agent uses healops-test when that user exists, else runs
+    tests as root and says so; test_user root is a deliberate choice, also logged."""
+    if os.geteuid() != 0:
+        print("    SKIP: needs root")
+        return
+    import pwd
+    env.start_server()
+    enroll = env.token("enroll")
+    pkgs = os.path.join(env.dir, "pkgs")
+    write_exec(os.path.join(pkgs, "u", "checks", "uid.test"), '#!/bin/sh\necho "uid=$(id -u)"\n')
+    with open(os.path.join(pkgs, "u", "healops-package.json"), "w") as f:
+        json.dump({"name": "u", "version": "1.0.0", "checks": [
+            {"name": "u.uid", "interval": 60, "test": {"exec": ["checks/uid.test"]}}]}, f)
+    state = os.path.join(env.dir, "state")
+    r = env.run_agent(state, [os.path.join(pkgs, "u")], "--once", "--log-level", "info",
+                      enroll=enroll, name="def1")
+    check(r.returncode == 0, r.stderr[-2000:])
+    try:
+        pwd.getpwnam("healops-test")
+        check("run as healops-test (the default test_user)" in r.stderr, r.stderr[-2000:])
+    except KeyError:
+        check("no user healops-test: tests run as root" in r.stderr, r.stderr[-2000:])
+    r = env.run_agent(state, [os.path.join(pkgs, "u")], "--once", "--test-user", "root",
+                      name="def1")
+    check(r.returncode == 0 and "test_user is root" in r.stderr, r.stderr[-2000:])
