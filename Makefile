@@ -36,7 +36,7 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/*_test.c))
 # $(call objs,BUILDDIR,SRCS)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all test unit unit-asan integration run clean bench fuzz fuzz-smoke install
+.PHONY: all test unit unit-asan valgrind integration run clean bench fuzz fuzz-smoke install
 CTL_BIN := $(if $(wildcard agent/ctl_main.c),$(BUILD)/healopsctl)
 all: $(BUILD)/healops-server $(BUILD)/healops-agent $(CTL_BIN)
 
@@ -127,6 +127,13 @@ unit: $(UNIT_BINS)
 unit-asan: $(UNIT_ASAN_BINS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    sh tests/unit/run.sh $(UNIT_ASAN_BINS)
+
+# Valgrind memcheck over the unit suites (normal build): any error or definite/indirect
+# leak fails the suite. Not part of make test (slow); run before a release.
+VALGRIND := valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=99 --suppressions=tests/unit/valgrind.supp
+valgrind: $(UNIT_BINS)
+	UNIT_WRAPPER="$(VALGRIND)" sh tests/unit/run.sh $(UNIT_BINS)
 
 integration: all
 	python3 tests/integration/run.py --build $(BUILD)
