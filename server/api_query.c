@@ -19,6 +19,7 @@
 #include "mem.h"
 #include "parse.h"
 #include "run.h"
+#include "store_packages.h"
 
 #define API_MAX_RESPONSE  (256u * 1024 * 1024)
 
@@ -368,10 +369,34 @@ void api_agents_get(struct app *app, const struct api_request *req, struct api_r
     api_etag(req, resp);
 }
 
+/* "package_errors": the bundles the agent refused or could not install, as it reported. */
+static void api_agent_package_errors(struct app *app, const char *agent_id, cJSON *o)
+{
+    struct pkg_error_row *e = NULL;
+    cJSON *arr = cJSON_AddArrayToObject(o, "package_errors"), *it;
+    size_t n = 0, i;
+
+    if (store_package_errors_get(app->store, agent_id, &e, &n) != HO_OK)
+        return;
+    for (i = 0; i < n; i++) {
+        it = cJSON_CreateObject();
+        cJSON_AddStringToObject(it, "name", e[i].package);
+        if (e[i].version != NULL)
+            cJSON_AddStringToObject(it, "version", e[i].version);
+        else
+            cJSON_AddNullToObject(it, "version");
+        cJSON_AddStringToObject(it, "error", e[i].error);
+        api_add_time(it, "at", e[i].at_ms);
+        cJSON_AddItemToArray(arr, it);
+    }
+    store_pkg_error_rows_free(e, n);
+}
+
 void api_agent_get(struct app *app, const struct api_request *req, struct api_response *resp,
                    const char *id)
 {
     struct agent_row a;
+    cJSON *o;
     enum ho_code rc;
 
     if (api_auth(app, req, API_SCOPE(TOKEN_SCOPE_READ) | API_SCOPE(TOKEN_SCOPE_ADMIN), NULL,
@@ -387,6 +412,8 @@ void api_agent_get(struct app *app, const struct api_request *req, struct api_re
         api_error(resp, rc, NULL, rc == HO_ENOENT ? "no such agent" : "query failed");
         return;
     }
-    api_json_tree(resp, 200, api_agent_json(app, &a, clock_wall_ms()));
+    o = api_agent_json(app, &a, clock_wall_ms());
+    api_agent_package_errors(app, a.id, o);
+    api_json_tree(resp, 200, o);
     store_agent_row_cleanup(&a);
 }

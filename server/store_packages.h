@@ -138,6 +138,22 @@ struct pkg_error {
 enum ho_code store_package_errors_set(struct store *st, const char *agent_id,
                                       const struct pkg_error *e, size_t n, int64_t now_ms) HO_WUR;
 
+/* A package error as stored, with when it was reported. */
+struct pkg_error_row {
+    char *package;     /* owned */
+    char *version;     /* owned, may be NULL */
+    char *error;       /* owned */
+    int64_t at_ms;
+};
+/*
+ * The package errors agent agent_id reported last (at most 64, by package name) into
+ * a new array *out of *n (free with store_pkg_error_rows_free). HO_ENOENT for an
+ * unknown agent.
+ */
+enum ho_code store_package_errors_get(struct store *st, const char *agent_id,
+                                      struct pkg_error_row **out, size_t *n) HO_WUR;
+void store_pkg_error_rows_free(struct pkg_error_row *e, size_t n);
+
 /* An agent that reports package NAME, has an error for it, or that a selector matches. */
 struct pkg_agent {
     char agent_id[CRYPTO_UUID_LEN];

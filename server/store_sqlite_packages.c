@@ -864,6 +864,62 @@ unlock:
     return rc;
 }
 
+static const char sql_err_get[] =
+    "SELECT package, version, error, at FROM package_errors WHERE agent = ?1 "
+    "ORDER BY package LIMIT 64";
+
+enum ho_code store_package_errors_get(struct store *st, const char *agent_id,
+                                      struct pkg_error_row **out, size_t *n)
+{
+    struct pkg_error_row *v = NULL;
+    sqlite3_stmt *s;
+    int64_t id = 0;
+    enum ho_code rc;
+    size_t k = 0;
+    int r = SQLITE_DONE;
+
+    *out = NULL;
+    *n = 0;
+    store_lock(st);
+    rc = agent_lookup(st, agent_id, &id, NULL);
+    if (rc == HO_OK)
+        rc = store_stmt(st, sql_err_get, &s);
+    if (rc == HO_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        v = xcalloc(64, sizeof(*v));
+        while (k < 64 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+            v[k].package = store_col_dup(s, 0);
+            v[k].version = store_col_dup(s, 1);
+            v[k].error = store_col_dup(s, 2);
+            v[k].at_ms = sqlite3_column_int64(s, 3);
+            k++;
+        }
+        if (r != SQLITE_ROW && r != SQLITE_DONE)
+            rc = store_fail(st, NULL, "read package errors");
+        store_stmt_done(s);
+    }
+    store_unlock(st);
+    if (rc != HO_OK) {
+        store_pkg_error_rows_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return HO_OK;
+}
+
+void store_pkg_error_rows_free(struct pkg_error_row *e, size_t n)
+{
+    size_t i;
+
+    for (i = 0; e != NULL && i < n; i++) {
+        free(e[i].package);
+        free(e[i].version);
+        free(e[i].error);
+    }
+    free(e);
+}
+
 /* ---- agents of a package (read connection) ---- */
 
 static char *rcol_dup(sqlite3_stmt *s, int i)

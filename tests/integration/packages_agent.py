@@ -392,6 +392,9 @@ def test_agent_installs_switches_and_refuses_bundles(env):
     wait_for(lambda: agent_error("5.0.0", "signature does not verify"), 20,
              what="tampered bundle error in GET /packages/web")
     check(link(state, "web", "current") == "2.0.0", "a refused version became current")
+    st, ag = env.request("GET", "/api/v1/agents/node1", token=read)
+    check(st == 200 and any(e["name"] == "web" and e["version"] == "5.0.0"
+                            for e in ag.get("package_errors", [])), "GET /agents/node1: %s" % ag)
     t2 = iso_now()
     wait_for(lambda: run_versions(env, read, "web", t2) == {"2.0.0"}, 20,
              what="2.0.0 still running")
