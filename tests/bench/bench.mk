@@ -1,7 +1,8 @@
 # Benchmarks: `make bench` builds the tools into $(BUILD)/bench and runs
 # tests/bench/run.sh, which prints every figure. Benchmarks measure and report; they
 # never fail because a target was missed. Knobs: BENCH_ROUNDS, BENCH_SECONDS,
-# BENCH_AGENTS, BENCH_PREFILL, BENCH_PREFILL_AGENTS, BENCH_AGENT_SECONDS (see run.sh).
+# BENCH_AGENTS, BENCH_PREFILL, BENCH_PREFILL_AGENTS, BENCH_AGENT_SECONDS, BENCH_FWD,
+# BENCH_FWD_TYPE (see run.sh).
 
 BENCH_DIR    := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) $(OPT_CFLAGS) $(PKG_CFLAGS) -Itests/bench

@@ -100,6 +100,13 @@ int bench_connect_nb(const struct sockaddr_in *sa)
 size_t bench_http_head(char *out, size_t cap, const char *method, const char *path,
                        const char *host, const char *token, size_t body_len)
 {
+    return bench_http_head_hdr(out, cap, method, path, host, token, NULL, body_len);
+}
+
+size_t bench_http_head_hdr(char *out, size_t cap, const char *method, const char *path,
+                           const char *host, const char *token, const char *extra,
+                           size_t body_len)
+{
     int n;
 
     n = snprintf(out, cap,
@@ -109,6 +116,11 @@ size_t bench_http_head(char *out, size_t cap, const char *method, const char *pa
                  token != NULL ? token : "", token != NULL ? "\r\n" : "");
     if (n < 0 || (size_t)n >= cap)
         return 0;
+    if (extra != NULL) {
+        n += snprintf(out + n, cap - (size_t)n, "%s\r\n", extra);
+        if ((size_t)n >= cap)
+            return 0;
+    }
     if (body_len > 0 || strcmp(method, "GET") != 0)
         n += snprintf(out + n, cap - (size_t)n,
                       "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
@@ -118,8 +130,7 @@ size_t bench_http_head(char *out, size_t cap, const char *method, const char *pa
     return (size_t)n + 2;
 }
 
-/* The value of header name in head (len bytes), or NULL; *vlen set. */
-static const char *bench_header(const char *head, size_t len, const char *name, size_t *vlen)
+const char *bench_http_header(const char *head, size_t len, const char *name, size_t *vlen)
 {
     size_t nl = strlen(name);
     const char *p = memchr(head, '\n', len), *end = head + len, *eol;
@@ -158,10 +169,15 @@ int bench_http_parse(const char *buf, size_t len, struct bench_http_resp *out)
     if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0)
         return -1;
     out->status = atoi(buf + 9);
-    v = bench_header(buf, out->head_len, "Transfer-Encoding", &vlen);
+    v = bench_http_header(buf, out->head_len, "Connection", &vlen);
+    out->close = v != NULL && vlen == 5 && strncasecmp(v, "close", 5) == 0;
+    /* 1xx, 204 and 304 never have a body, Content-Length or not (RFC 9110 6.4.1) */
+    if ((out->status >= 100 && out->status < 200) || out->status == 204 || out->status == 304)
+        return 1;
+    v = bench_http_header(buf, out->head_len, "Transfer-Encoding", &vlen);
     if (v != NULL)
         return -1;
-    v = bench_header(buf, out->head_len, "Content-Length", &vlen);
+    v = bench_http_header(buf, out->head_len, "Content-Length", &vlen);
     if (v == NULL || vlen == 0 || vlen >= sizeof(num))
         return -1;
     for (i = 0; i < vlen; i++) {
@@ -171,8 +187,6 @@ int bench_http_parse(const char *buf, size_t len, struct bench_http_resp *out)
     memcpy(num, v, vlen);
     num[vlen] = '\0';
     out->body_len = (size_t)strtoull(num, NULL, 10);
-    v = bench_header(buf, out->head_len, "Connection", &vlen);
-    out->close = v != NULL && vlen == 5 && strncasecmp(v, "close", 5) == 0;
     return len >= out->head_len + out->body_len ? 1 : 0;
 }
 

@@ -31,6 +31,11 @@ int bench_connect_nb(const struct sockaddr_in *sa);
 size_t bench_http_head(char *out, size_t cap, const char *method, const char *path,
                        const char *host, const char *token, size_t body_len);
 
+/* The same with one more header line (e.g. "If-None-Match: \"abc\"", no CRLF), or NULL. */
+size_t bench_http_head_hdr(char *out, size_t cap, const char *method, const char *path,
+                           const char *host, const char *token, const char *extra,
+                           size_t body_len);
+
 struct bench_http_resp {
     int status;         /* 200, 404, ... */
     size_t head_len;    /* bytes up to and including the blank line */
@@ -38,8 +43,14 @@ struct bench_http_resp {
     int close;          /* Connection: close */
 };
 
-/* 1: a whole response is in buf; 0: need more bytes; -1: malformed or not Content-Length. */
+/*
+ * 1: a whole response is in buf; 0: need more bytes; -1: malformed or not Content-Length.
+ * 1xx, 204 and 304 answers are whole at the end of their head.
+ */
 int bench_http_parse(const char *buf, size_t len, struct bench_http_resp *out);
+
+/* The value of header name in a response head of len bytes, or NULL; sets *vlen. */
+const char *bench_http_header(const char *head, size_t len, const char *name, size_t *vlen);
 
 /* The integer after "key": in a JSON text (first occurrence), or -1. */
 long long bench_json_int(const char *body, size_t len, const char *key);

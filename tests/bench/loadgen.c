@@ -6,11 +6,14 @@
  * request outstanding. A few worker threads each drive their share of the
  * connections from one epoll loop, non-blocking. First every agent connects
  * and enrolls (POST /api/v1/agents/enroll), or takes a token from a file, or
- * (--no-enroll, for ref_mhd) uses one fixed token; then, for --seconds, each
+ * (--no-enroll, for ref_mhd) uses one fixed token, and fetches its package
+ * assignments once as an agent does when it starts; then, for --seconds, each
  * posts batches of realistic runs (bench.c) as fast as the server answers
- * (closed loop) or at a paced total rate (--rate), plus a heartbeat every
- * 30 s. Every POST /runs latency is kept; the output is one human block and
- * one machine line: "BENCH <label> runs_per_s=... p50_ms=... ...".
+ * (closed loop) or at a paced total rate (--rate), and like healops-agent with
+ * its default settings sends a heartbeat every 30 s and polls
+ * GET /agents/self/packages every 60 s with If-None-Match (the server answers
+ * 304 while the assignments are unchanged). Every latency is kept; the output
+ * is one human block and one machine line: "BENCH <label> runs_per_s=... ...".
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,7 +36,7 @@
 #define LG_HEAD_ROOM      1024          /* bytes kept before a body for the request head */
 #define LG_RESP_MAX       (1024 * 1024) /* largest response we accept */
 #define LG_MAX_STATUS     600
-#define LG_HB_INTERVAL_NS (30LL * 1000000000LL)
+#define LG_ETAG_MAX       128           /* longest entity tag we keep */
 #define LG_MAX_EVENTS     512
 
 enum lg_state {
@@ -63,6 +66,7 @@ struct lg_opts {
     int seconds;
     double rate;          /* runs/s in total; 0 = closed loop */
     int hb_off;
+    int hb_s;             /* heartbeat period per agent, seconds */
     int poll_s;           /* GET /agents/self/packages every this many seconds; 0 = never */
     int connect_burst;    /* connections being set up at once, per thread */
     int setup_timeout;    /* seconds */
@@ -75,10 +79,11 @@ struct lg_opts {
 struct lg_stats {
     struct bench_lat lat;     /* POST /runs, ms */
     struct bench_lat lat_hb;  /* heartbeats, ms */
+    struct bench_lat lat_poll; /* package polls, ms */
     long long status[LG_MAX_STATUS];
     long long posts;          /* POST /runs answered 200 */
     long long accepted, duplicates, rejected;
-    long long heartbeats, polls;
+    long long heartbeats, polls, polls_304; /* polls: every answer; polls_304: not modified */
     long long err_connect, err_tls, err_closed, err_parse, err_timeout;
     long long bytes_sent;     /* request bytes written in the window */
     long long body_bytes, bodies; /* POST /runs bodies made, for their mean size */
@@ -110,6 +115,9 @@ struct lg_conn {
     int check_cursor;
     int64_t last_ms;         /* started_at of the last generated run */
     int enrolled;            /* has a token */
+    int synced;              /* fetched its assignments once (or gave up trying) */
+    int ready;               /* counted in lg_ready */
+    char etag[LG_ETAG_MAX];  /* of the last 200 from /agents/self/packages, "" = none */
     int nruns;               /* runs in the request in flight */
 };
 
@@ -143,6 +151,7 @@ static int64_t lg_go_ns;
 static volatile sig_atomic_t lg_interrupted;
 
 static void lg_conn_step(struct lg_conn *c);
+static void lg_ready_up(struct lg_conn *c);
 
 /* ---- timer heap of idle connections, keyed by due ---- */
 
@@ -292,10 +301,11 @@ static void lg_fail(struct lg_conn *c, long long *counter)
 
 /* Puts the head in front of a body already at c->out + LG_HEAD_ROOM. */
 static void lg_finish_request(struct lg_conn *c, const char *method, const char *path,
-                              const char *token, size_t body_len)
+                              const char *token, const char *extra, size_t body_len)
 {
     char head[LG_HEAD_ROOM];
-    size_t hl = bench_http_head(head, sizeof(head), method, path, c->w->host, token, body_len);
+    size_t hl = bench_http_head_hdr(head, sizeof(head), method, path, c->w->host, token, extra,
+                                    body_len);
 
     if (hl == 0)
         bench_fatal("request head too long");
@@ -316,7 +326,8 @@ static void lg_req_enroll(struct lg_conn *c)
     n = snprintf(c->out + LG_HEAD_ROOM, 256,
                  "{\"name\":\"%s\",\"labels\":{\"role\":\"web\",\"bench\":\"loadgen\"}}", c->name);
     c->req = LG_REQ_ENROLL;
-    lg_finish_request(c, "POST", "/api/v1/agents/enroll", c->w->o->enroll_token, (size_t)n);
+    lg_finish_request(c, "POST", "/api/v1/agents/enroll", c->w->o->enroll_token, NULL,
+                      (size_t)n);
 }
 
 static void lg_req_runs(struct lg_conn *c)
@@ -363,7 +374,7 @@ static void lg_req_runs(struct lg_conn *c)
     w->st.bodies++;
     c->req = LG_REQ_RUNS;
     c->nruns = w->o->batch;
-    lg_finish_request(c, "POST", "/api/v1/runs", c->token, off);
+    lg_finish_request(c, "POST", "/api/v1/runs", c->token, NULL, off);
 }
 
 static void lg_req_heartbeat(struct lg_conn *c)
@@ -378,15 +389,20 @@ static void lg_req_heartbeat(struct lg_conn *c)
                  "\"1.4.0\"},{\"name\":\"app\",\"version\":\"1.4.0\"},{\"name\":\"redis\","
                  "\"version\":\"1.4.0\"}],\"spool_depth\":0,\"dropped\":0}");
     c->req = LG_REQ_HEARTBEAT;
-    lg_finish_request(c, "POST", "/api/v1/agents/heartbeat", c->token, (size_t)n);
+    lg_finish_request(c, "POST", "/api/v1/agents/heartbeat", c->token, NULL, (size_t)n);
 }
 
+/* GET /agents/self/packages, conditional on the entity tag of the last full answer. */
 static void lg_req_poll(struct lg_conn *c)
 {
+    char inm[LG_ETAG_MAX + 32];
+
     c->out = bench_xmalloc(LG_HEAD_ROOM);
     c->out_owned = 1;
     c->req = LG_REQ_POLL;
-    lg_finish_request(c, "GET", "/api/v1/agents/self/packages", c->token, 0);
+    snprintf(inm, sizeof(inm), "If-None-Match: %s", c->etag);
+    lg_finish_request(c, "GET", "/api/v1/agents/self/packages", c->token,
+                      c->etag[0] != '\0' ? inm : NULL, 0);
 }
 
 /* Starts the next request if one is due, else parks the connection on the timer heap. */
@@ -401,7 +417,7 @@ static void lg_next(struct lg_conn *c)
         return;
     }
     if (!o->hb_off && now >= c->next_hb) {
-        c->next_hb += LG_HB_INTERVAL_NS;
+        c->next_hb += (int64_t)o->hb_s * 1000000000LL;
         lg_req_heartbeat(c);
     } else if (o->poll_s > 0 && now >= c->next_poll) {
         c->next_poll += (int64_t)o->poll_s * 1000000000LL;
@@ -444,6 +460,20 @@ static void lg_store_token(struct lg_conn *c, const char *body, size_t len)
     c->token[e - p] = '\0';
 }
 
+/* Keeps the ETag of a full answer to the package poll, for the next If-None-Match. */
+static void lg_store_etag(struct lg_conn *c, const char *head, size_t head_len)
+{
+    size_t vlen = 0;
+    const char *v = bench_http_header(head, head_len, "ETag", &vlen);
+
+    if (v == NULL || vlen == 0 || vlen >= sizeof(c->etag)) {
+        c->etag[0] = '\0';
+        return;
+    }
+    memcpy(c->etag, v, vlen);
+    c->etag[vlen] = '\0';
+}
+
 static long long lg_count(const char *s, size_t len, const char *pat)
 {
     size_t pl = strlen(pat);
@@ -480,8 +510,6 @@ static void lg_on_response(struct lg_conn *c, const struct bench_http_resp *r)
             return;
         }
         c->enrolled = 1;
-        c->w->setting_up--;
-        atomic_fetch_add(&lg_ready, 1);
         break;
     case LG_REQ_RUNS:
         if (!counting)
@@ -503,8 +531,14 @@ static void lg_on_response(struct lg_conn *c, const struct bench_http_resp *r)
         }
         break;
     case LG_REQ_POLL:
-        if (counting)
+        if (r->status == 200)
+            lg_store_etag(c, c->in, r->head_len);
+        c->synced = 1;
+        if (counting) {
             st->polls++;
+            st->polls_304 += r->status == 304;
+            bench_lat_add(&st->lat_poll, ms);
+        }
         break;
     case LG_REQ_NONE:
         break;
@@ -519,7 +553,10 @@ static void lg_on_response(struct lg_conn *c, const struct bench_http_resp *r)
         lg_connect(c);
         return;
     }
-    lg_next(c);
+    if (!c->ready)
+        lg_ready_up(c);
+    else
+        lg_next(c);
 }
 
 /* ---- the state machine ---- */
@@ -540,7 +577,11 @@ static int lg_ssl_wait(struct lg_conn *c, int ret)
     }
 }
 
-/* After the handshake: enroll, or wait for the start. */
+/*
+ * After the handshake, and after each setup answer: enroll, fetch the package
+ * assignments once (an agent does at start; it also yields the ETag that makes
+ * the measured polls conditional), then count as ready and wait for the start.
+ */
 static void lg_ready_up(struct lg_conn *c)
 {
     if (!c->enrolled && c->w->o->enroll_token != NULL) {
@@ -548,8 +589,14 @@ static void lg_ready_up(struct lg_conn *c)
         lg_conn_step(c);
         return;
     }
-    if (!c->enrolled) {
-        c->enrolled = 1;
+    c->enrolled = 1;
+    if (!c->synced && c->w->o->poll_s > 0 && !c->ready) {
+        lg_req_poll(c);
+        lg_conn_step(c);
+        return;
+    }
+    if (!c->ready) {
+        c->ready = 1;
         c->w->setting_up--;
         atomic_fetch_add(&lg_ready, 1);
     }
@@ -672,12 +719,12 @@ static void lg_kick(struct lg_worker *w)
     per_agent = o->rate > 0 ? (int64_t)(1e9 * o->agents * o->batch / o->rate) : 0;
     for (i = 0; i < w->nconns; i++) {
         c = &w->conns[i];
-        c->next_hb = now + (int64_t)bench_rng_below(&w->rng, 30000) * 1000000LL;
+        c->next_hb = now + (int64_t)bench_rng_below(&w->rng, (uint32_t)o->hb_s * 1000) * 1000000LL;
         c->next_poll = o->poll_s > 0 ? now + (int64_t)bench_rng_below(&w->rng, (uint32_t)o->poll_s * 1000) * 1000000LL : 0;
         c->next_send = per_agent > 0
                            ? now + (int64_t)((double)per_agent * bench_rng_below(&w->rng, 1000000) / 1e6)
                            : now;
-        if (c->state == LG_IDLE && c->enrolled)
+        if (c->state == LG_IDLE && c->ready)
             lg_next(c);
     }
 }
@@ -748,8 +795,10 @@ static void lg_usage(void)
             "  --seconds N         measured duration (default 10)\n"
             "  --rate R            total runs/s, paced (default 0: closed loop, as fast as\n"
             "                      the server acknowledges)\n"
-            "  --no-heartbeats     no POST /agents/heartbeat (default every 30 s per agent)\n"
-            "  --poll-seconds N    GET /agents/self/packages every N s per agent (default never)\n"
+            "  --no-heartbeats     no POST /agents/heartbeat\n"
+            "  --heartbeat-seconds N  POST /agents/heartbeat every N s per agent (default 30)\n"
+            "  --poll-seconds N    GET /agents/self/packages with If-None-Match every N s per\n"
+            "                      agent, and once at setup (default 60; 0: never)\n"
             "  --save-tokens FILE  write \"name token\" of every enrolled agent\n"
             "  --name-prefix P     agent names P-NNNNN (default bench-PID)\n"
             "  --label L           name in the BENCH line (default ingest)\n"
@@ -775,6 +824,8 @@ static void lg_parse(int argc, char **argv, struct lg_opts *o)
     o->connect_burst = 256;
     o->setup_timeout = 120;
     o->req_timeout = 60;
+    o->hb_s = 30;
+    o->poll_s = 60;
     o->label = "ingest";
     for (i = 1; i < argc; i++) {
         a = argv[i];
@@ -821,6 +872,8 @@ static void lg_parse(int argc, char **argv, struct lg_opts *o)
             o->seconds = (int)bench_arg_ll(a, v, 1, 86400);
         else if (strcmp(a, "--rate") == 0)
             o->rate = (double)bench_arg_ll(a, v, 0, 100000000);
+        else if (strcmp(a, "--heartbeat-seconds") == 0)
+            o->hb_s = (int)bench_arg_ll(a, v, 1, 86400);
         else if (strcmp(a, "--poll-seconds") == 0)
             o->poll_s = (int)bench_arg_ll(a, v, 0, 86400);
         else if (strcmp(a, "--pid") == 0)
@@ -886,6 +939,7 @@ static void lg_merge(struct lg_stats *t, struct lg_stats *s)
 
     bench_lat_merge(&t->lat, &s->lat);
     bench_lat_merge(&t->lat_hb, &s->lat_hb);
+    bench_lat_merge(&t->lat_poll, &s->lat_poll);
     for (i = 0; i < LG_MAX_STATUS; i++)
         t->status[i] += s->status[i];
     t->posts += s->posts;
@@ -894,6 +948,7 @@ static void lg_merge(struct lg_stats *t, struct lg_stats *s)
     t->rejected += s->rejected;
     t->heartbeats += s->heartbeats;
     t->polls += s->polls;
+    t->polls_304 += s->polls_304;
     t->err_connect += s->err_connect;
     t->err_tls += s->err_tls;
     t->err_closed += s->err_closed;
@@ -921,13 +976,19 @@ static double lg_self_cpu(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* An HTTP status that is a failure: not 2xx, and not the 304 of a conditional package poll. */
+static int lg_status_bad(int status)
+{
+    return (status < 200 || status >= 300) && status != 304;
+}
+
 static long long lg_errors(const struct lg_stats *t)
 {
     long long e = t->err_connect + t->err_tls + t->err_closed + t->err_parse + t->err_timeout;
     int i;
 
     for (i = 0; i < LG_MAX_STATUS; i++) {
-        if (i < 200 || i >= 300)
+        if (lg_status_bad(i))
             e += t->status[i];
     }
     return e;
@@ -976,7 +1037,9 @@ static void lg_report(const struct lg_opts *o, struct lg_stats *t, const struct 
         printf("  heartbeats: %lld, p50 %.2f ms, p99 %.2f ms\n", t->heartbeats,
                bench_lat_pct(&t->lat_hb, 50), bench_lat_pct(&t->lat_hb, 99));
     if (t->polls > 0)
-        printf("  package polls: %lld\n", t->polls);
+        printf("  package polls: %lld, %lld answered 304 not modified, p50 %.2f ms, p99 %.2f ms\n",
+               t->polls, t->polls_304, bench_lat_pct(&t->lat_poll, 50),
+               bench_lat_pct(&t->lat_poll, 99));
     printf("  statuses:");
     for (i = 0; i < LG_MAX_STATUS; i++) {
         if (t->status[i] > 0)
@@ -989,7 +1052,7 @@ static void lg_report(const struct lg_opts *o, struct lg_stats *t, const struct 
     any |= lg_err_item("bad-response", t->err_parse);
     any |= lg_err_item("timeout", t->err_timeout);
     for (i = 0; i < LG_MAX_STATUS; i++) {
-        if ((i < 200 || i >= 300) && t->status[i] > 0) {
+        if (lg_status_bad(i) && t->status[i] > 0) {
             printf(" http-%d:%lld", i, t->status[i]);
             any = 1;
         }
@@ -1002,9 +1065,11 @@ static void lg_report(const struct lg_opts *o, struct lg_stats *t, const struct 
     printf("  loadgen itself: %.1f %% of one core\n", 100.0 * wd->client_cpu_s / wd->secs);
     printf("BENCH %s runs_per_s=%.0f posts_per_s=%.1f p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f "
            "max_ms=%.2f agents=%d ready=%d errors=%lld cpu_us_per_run=%.1f server_cpu_pct=%.1f "
-           "hwm_kb=%lld client_cpu_pct=%.1f\n",
+           "hwm_kb=%lld client_cpu_pct=%.1f heartbeats=%lld polls=%lld polls_304=%lld "
+           "poll_p99_ms=%.2f\n",
            o->label, rps, pps, p50, p99, p999, mx, o->agents, wd->ready, lg_errors(t), us_per_run,
-           cpu_pct, wd->hwm_kb, 100.0 * wd->client_cpu_s / wd->secs);
+           cpu_pct, wd->hwm_kb, 100.0 * wd->client_cpu_s / wd->secs, t->heartbeats, t->polls,
+           t->polls_304, bench_lat_pct(&t->lat_poll, 99));
 }
 
 static void lg_save_tokens(const char *path, struct lg_worker *ws, int nw)
@@ -1186,6 +1251,7 @@ int main(int argc, char **argv)
         }
         bench_lat_free(&ws[i].st.lat);
         bench_lat_free(&ws[i].st.lat_hb);
+        bench_lat_free(&ws[i].st.lat_poll);
         free(ws[i].conns);
         free(ws[i].heap);
         free(ws[i].fixed_base);
@@ -1194,6 +1260,7 @@ int main(int argc, char **argv)
     free(ws);
     bench_lat_free(&total.lat);
     bench_lat_free(&total.lat_hb);
+    bench_lat_free(&total.lat_poll);
     SSL_CTX_free(ctx);
     return wd.ready > 0 ? 0 : 1;
 }

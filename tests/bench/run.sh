@@ -23,6 +23,12 @@
 #   BENCH_PERF=0              1 profiles the server (perf record) in the last ingest round
 #                             and prints where its CPU time goes
 #   BENCH_DASHBOARD=1         0 skips the dashboard figures (tests/bench/dashboard.sh)
+#   BENCH_FWD=1               0 skips the round with forwarding and alerting on: the same load
+#                             against a server forwarding every metric to a local
+#                             victoria-metrics and sending alerts to a local webhook
+#   BENCH_FWD_TYPE=opentsdb   forwarder of that round: opentsdb (/api/put) or influxdb (/write)
+#   BENCH_FWD_DRAIN=30        most seconds to wait after that round for the forwarder and the
+#                             webhook deliveries to catch up (reported, not required)
 #   BENCH_DIR=/tmp            where the temporary folder goes
 #   BENCH_KEEP=0              1 keeps the temporary folder (databases, logs)
 
@@ -41,6 +47,9 @@ FLEET=${BENCH_FLEET:-0}
 THREADS=${BENCH_THREADS:-2}
 PERF=${BENCH_PERF:-0}
 KEEP=${BENCH_KEEP:-0}
+FWD=${BENCH_FWD:-1}
+FWD_TYPE=${BENCH_FWD_TYPE:-opentsdb}
+FWD_DRAIN=${BENCH_FWD_DRAIN:-30}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "$BUILD" && pwd) || { echo "bench: no build folder $1"; exit 1; }
@@ -54,14 +63,14 @@ for f in "$SERVER" "$AGENT" "$BIN/loadgen" "$BIN/query" "$BIN/ref_sqlite" "$BIN/
 done
 
 TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/healops-bench.XXXXXX") || exit 1
-SERVER_PID='' MHD_PID='' AGENT_PID=''
+SERVER_PID='' MHD_PID='' AGENT_PID='' VM_PID='' SINK_PID=''
 FAILED=0
 
 cleanup() {
-    for p in $AGENT_PID $MHD_PID $SERVER_PID; do
+    for p in $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
         kill "$p" 2>/dev/null
     done
-    for p in $AGENT_PID $MHD_PID $SERVER_PID; do
+    for p in $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
         i=0
         while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
             sleep 0.1
@@ -227,6 +236,7 @@ if ! wait_https "$PORT" 20; then
 fi
 say "server pid $SERVER_PID on $URL; RSS at start $(proc_kb "$SERVER_PID" VmRSS) KiB"
 TOKENS=$TMP/agents.tokens
+ING_SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 r=1
 while [ $r -le "$ROUNDS" ]; do
     say "-- round $r"
@@ -266,6 +276,9 @@ ING_CPU=$(vals "$TMP/ingest.out" ingest cpu_us_per_run | median)
 ING_CPUPCT=$(vals "$TMP/ingest.out" ingest server_cpu_pct | median)
 ING_ERR=$(vals "$TMP/ingest.out" ingest errors | awk '{s += $1} END {print s + 0}')
 ING_HWM=$(proc_kb "$SERVER_PID" VmHWM)
+# alerts the default alerting opened during the ingest rounds (no receivers: none sent)
+ING_ALERTS=$(timeout 90 python3 "$HERE/fwd_alert.py" alerts "$URL" "$CA" "$READ" "$ING_SINCE")
+say "alerts opened during the ingest rounds (default alerting, no receivers): $ING_ALERTS"
 
 PACE_RATE=n/a
 if [ "$PACED" = 1 ] && [ "$ING_RPS" != n/a ]; then
@@ -397,6 +410,158 @@ stop_pid "$SERVER_PID"
 SERVER_PID=
 
 # ---------------------------------------------------------------------------
+# The same load with forwarding and alerting on: the server (same database, same
+# agents and tokens) forwards every metric to a local victoria-metrics and sends
+# every alert event to a local webhook. The runs' mix has about 2 % failed and
+# error outcomes, so failed alerts open and resolve as the load goes on.
+FWD_RPS=n/a FWD_P50=n/a FWD_P99=n/a FWD_CPU=n/a FWD_DELIV=n/a FWD_PENDING=n/a
+FWD_ALERTS='' FWD_HOOK='' FWD_VM_ROWS=n/a FWD_ROUND_PTS=n/a FWD_DRAIN_S=n/a FWD_ERR=n/a FWD_VM_CPU=n/a
+vm_get() { curl -s --max-time 5 "http://127.0.0.1:$VM_HTTP$1"; }
+# the sum of field over the forwarders, from a fwd_alert.py forwarders listing
+fwd_sum() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | awk '{s += $1} END {print s + 0}'; }
+fwd_status() { timeout 30 python3 "$HERE/fwd_alert.py" forwarders "$URL" "$CA" "$READ"; }
+hook_stats() { curl -s --max-time 5 "http://127.0.0.1:$SINK_PORT/stats"; }
+# CPU ticks $1 as % of one core over the round from W0 to W1 (ns)
+pct() { awk -v t="$1" -v hz="$HZ" -v a="$W0" -v b="$W1" 'BEGIN {printf "%.1f", 100 * t / hz / ((b - a) / 1e9)}'; }
+# the number after "key": in the sink's JSON counts, 0 if absent
+jnum() { printf '%s' "$1" | tr ',{}' '\n\n\n' | sed -n "s/^ *\"$2\": *\([0-9][0-9]*\).*/\1/p" | head -n 1 | awk '{print $1 + 0} END {if (!NR) print 0}'; }
+
+if [ "$FWD" != 1 ]; then
+    :
+elif ! command -v victoria-metrics >/dev/null || ! command -v python3 >/dev/null; then
+    section "server with forwarding and alerting: skipped (victoria-metrics or python3 missing)"
+else
+    section "server with forwarding ($FWD_TYPE to victoria-metrics) and alerting (webhook) on, the same load, closed loop"
+    VM_HTTP=$(free_port)
+    VM_TSDB=$(free_port)
+    while [ "$VM_TSDB" = "$VM_HTTP" ]; do VM_TSDB=$(free_port); done
+    victoria-metrics -storageDataPath="$TMP/vm" -httpListenAddr="127.0.0.1:$VM_HTTP" \
+        -opentsdbHTTPListenAddr="127.0.0.1:$VM_TSDB" -retentionPeriod=1d \
+        -search.latencyOffset=1s -loggerLevel=WARN >"$TMP/vm.log" 2>&1 &
+    VM_PID=$!
+    python3 "$HERE/fwd_alert.py" sink "$TMP/sink.port" >"$TMP/sink.log" 2>&1 &
+    SINK_PID=$!
+    i=0
+    while [ $i -lt 200 ] && { [ ! -s "$TMP/sink.port" ] || [ "$(vm_get /health)" != OK ]; }; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    SINK_PORT=$(cat "$TMP/sink.port" 2>/dev/null)
+    if [ "$(vm_get /health)" != OK ] || [ -z "$SINK_PORT" ]; then
+        fail "victoria-metrics or the webhook sink did not start: $(tail -n 3 "$TMP/vm.log" "$TMP/sink.log")"
+    else
+        if [ "$FWD_TYPE" = influxdb ]; then
+            FWD_URL="http://127.0.0.1:$VM_HTTP/write?db=healops"
+        else
+            FWD_TYPE=opentsdb
+            FWD_URL="http://127.0.0.1:$VM_TSDB"
+        fi
+        # flapping and stale are set out of reach: the closed loop runs each check several
+        # times a second, so with the defaults every check would soon be "flapping" and
+        # its one open alert would never resolve; silent agents are not this round's load
+        cat >"$TMP/server-fwd.json" <<EOF
+{"forwarders": [{"name": "vm", "type": "$FWD_TYPE", "url": "$FWD_URL"}],
+ "receivers": [{"name": "bench-hook", "type": "webhook", "url": "http://127.0.0.1:$SINK_PORT/hook"}],
+ "alerting": {"after_failures": 1, "repeat_every": 3600, "agent_silent_after": 2592000,
+              "stale": false, "flapping": {"repairs": 1000000, "window": 3600}}}
+EOF
+        say "victoria-metrics pid $VM_PID on 127.0.0.1:$VM_HTTP (OpenTSDB HTTP on :$VM_TSDB);" \
+            "webhook sink pid $SINK_PID on 127.0.0.1:$SINK_PORT; forwarder $FWD_TYPE -> $FWD_URL"
+        # a forwarder new to a database starts with every point kept for graphs (the
+        # prefill's and the earlier rounds'); this round measures the steady state, so
+        # the forwarder is recorded as having delivered everything up to now
+        sqlite3 "$DB" "INSERT OR REPLACE INTO forwarder_state (name, delivered_seq)
+            SELECT 'vm', coalesce(max(seq), 0) FROM points" 2>"$TMP/sqlite3.err" ||
+            say "could not mark the stored points as forwarded ($(cat "$TMP/sqlite3.err")): waiting for the backlog instead"
+        PORT=$(free_port)
+        URL=https://127.0.0.1:$PORT
+        FWD_SINCE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+        "$SERVER" --config "$TMP/server-fwd.json" --listen "127.0.0.1:$PORT" --db "$DB" \
+            --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" --log-level warn \
+            >"$TMP/server-fwd.log" 2>&1 &
+        SERVER_PID=$!
+        if ! wait_https "$PORT" 20; then
+            fail "the server with forwarders did not start: $(tail -n 5 "$TMP/server-fwd.log")"
+        else
+            D0=$(date +%s)
+            while ST=$(fwd_status) && [ "$(fwd_sum "$ST" pending)" != 0 ] &&
+                [ $(($(date +%s) - D0)) -lt "$FWD_DRAIN" ]; do
+                sleep 1
+            done
+            say "forwarder at the start: $(fwd_sum "$ST" pending) points pending"
+            DELIV0=$(fwd_sum "$ST" delivered)
+            r=1
+            while [ $r -le "$ROUNDS" ]; do
+                say "-- round $r"
+                F0=$(fwd_sum "$(fwd_status)" delivered)
+                VM_T0=$(proc_cpu_ticks "$VM_PID")
+                SK_T0=$(proc_cpu_ticks "$SINK_PID")
+                W0=$(date +%s%N)
+                run_tee "$TMP/fwd.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" \
+                    --ca-file "$CA" --tokens "$TOKENS" --agents "$AGENTS" --threads "$THREADS" \
+                    --seconds "$SECS" --label fwd --pid "$SERVER_PID" ||
+                    fail "loadgen against the server with forwarding and alerting"
+                W1=$(date +%s%N)
+                VM_T1=$(proc_cpu_ticks "$VM_PID")
+                SK_T1=$(proc_cpu_ticks "$SINK_PID")
+                ST=$(fwd_status)
+                F1=$(fwd_sum "$ST" delivered)
+                HZ=$(getconf CLK_TCK)
+                say "  forwarder: $((F1 - F0)) points delivered during the round" \
+                    "($(awk -v n="$((F1 - F0))" -v a="$W0" -v b="$W1" 'BEGIN {printf "%.0f", n / ((b - a) / 1e9)}')/s)," \
+                    "$(fwd_sum "$ST" pending) pending at its end"
+                say "  victoria-metrics CPU $(pct $((VM_T1 - VM_T0))) % of one core, webhook sink" \
+                    "$(pct $((SK_T1 - SK_T0))) %; webhook so far: $(hook_stats)"
+                say "BENCH fwd_round points=$((F1 - F0)) pending=$(fwd_sum "$ST" pending)" \
+                    "vm_cpu_pct=$(pct $((VM_T1 - VM_T0))) sink_cpu_pct=$(pct $((SK_T1 - SK_T0)))" |
+                    tee -a "$TMP/fwd.out"
+                kill -0 "$SERVER_PID" 2>/dev/null ||
+                    { tail -n 20 "$TMP/server-fwd.log"; fail "the server with forwarders died"; break; }
+                r=$((r + 1))
+            done
+            FWD_ROUND_PTS=$(vals "$TMP/fwd.out" fwd_round points | median)
+            FWD_VM_CPU=$(vals "$TMP/fwd.out" fwd_round vm_cpu_pct | median)
+            # let the outboxes drain (bounded): every point to the database, every alert event
+            # to the webhook; what is still pending after the wait is reported as such
+            D0=$(date +%s)
+            while :; do
+                ST=$(fwd_status)
+                FWD_PENDING=$(fwd_sum "$ST" pending)
+                HOOK=$(hook_stats)
+                [ "$FWD_PENDING" = 0 ] && [ "$HOOK" = "${HOOK_PREV:-}" ] && break
+                [ $(($(date +%s) - D0)) -ge "$FWD_DRAIN" ] && break
+                HOOK_PREV=$HOOK
+                sleep 1
+            done
+            FWD_DRAIN_S=$(($(date +%s) - D0))
+            FWD_DELIV=$(($(fwd_sum "$ST" delivered) - DELIV0))
+            say "forwarders after the rounds and ${FWD_DRAIN_S}s of draining:"
+            printf '%s\n' "$ST" | sed 's/^/  /'
+            curl -s --max-time 5 -X POST "http://127.0.0.1:$VM_HTTP/internal/force_flush" >/dev/null
+            FWD_VM_ROWS=$(vm_get /metrics | awk -v t="$FWD_TYPE" '
+                /^vm_rows_inserted_total\{/ && ((t == "opentsdb" && /type="opentsdbhttp"/) ||
+                (t == "influxdb" && /type="influx"/)) {s += $2} END {printf "%.0f", s}')
+            say "victoria-metrics: $FWD_VM_ROWS rows inserted by $FWD_TYPE (vm_rows_inserted_total)"
+            FWD_ALERTS=$(timeout 90 python3 "$HERE/fwd_alert.py" alerts "$URL" "$CA" "$READ" "$FWD_SINCE")
+            FWD_HOOK=$(hook_stats)
+            say "$FWD_ALERTS"
+            say "webhook sink received: $FWD_HOOK"
+        fi
+        FWD_RPS=$(vals "$TMP/fwd.out" fwd runs_per_s | median)
+        FWD_P50=$(vals "$TMP/fwd.out" fwd p50_ms | median)
+        FWD_P99=$(vals "$TMP/fwd.out" fwd p99_ms | median)
+        FWD_CPU=$(vals "$TMP/fwd.out" fwd cpu_us_per_run | median)
+        FWD_ERR=$(vals "$TMP/fwd.out" fwd errors | awk '{s += $1} END {print s + 0}')
+        stop_pid "$SERVER_PID"
+        SERVER_PID=
+    fi
+    stop_pid "$SINK_PID"
+    SINK_PID=
+    stop_pid "$VM_PID"
+    VM_PID=
+fi
+
+# ---------------------------------------------------------------------------
 section "dashboard: first overview page over 200,000 states (tests/bench/dashboard.sh)"
 [ "${BENCH_DASHBOARD:-1}" = 0 ] || sh "$HERE/dashboard.sh" "$BUILD" || fail "dashboard"
 
@@ -405,12 +570,21 @@ section "summary (each figure the median of its own $ROUNDS rounds of ${SECS}s; 
 ING_EQ=$(awk -v p="$MHD_PPS" 'BEGIN {if (p != "n/a") printf "%.0f", p * 100; else print "n/a"}')
 printf '%-40s %s\n' "server ingest, runs/s sustained" "$ING_RPS  ($ING_PPS POST/s, $AGENTS agents, closed loop, errors $ING_ERR)"
 printf '%-40s %s\n' "  POST /runs latency ms" "p50 $ING_P50  p99 $ING_P99  p99.9 $ING_P999  max $ING_MAX"
+printf '%-40s %s\n' "  agents' other requests" "$(vals "$TMP/ingest.out" ingest heartbeats | awk '{s += $1} END {print s + 0}') heartbeats (every 30 s per agent), $(vals "$TMP/ingest.out" ingest polls | awk '{s += $1} END {print s + 0}') package polls (every 60 s, If-None-Match), $(vals "$TMP/ingest.out" ingest polls_304 | awk '{s += $1} END {print s + 0}') of them 304; poll p99 $(vals "$TMP/ingest.out" ingest poll_p99_ms | median) ms"
 printf '%-40s %s\n' "  server CPU" "$ING_CPU us per stored run ($ING_CPUPCT % of one core); peak RSS (VmHWM) $ING_HWM KiB after the ingest rounds, $SRV_HWM KiB at the end"
 if [ -n "$PACE_LINE" ]; then
     printf '%-40s %s\n' "  paced at $PACE_RATE runs/s, latency ms" "p50 $(kv "$PACE_LINE" p50_ms)  p99 $(kv "$PACE_LINE" p99_ms)  p99.9 $(kv "$PACE_LINE" p999_ms)  ($(kv "$PACE_LINE" runs_per_s) runs/s achieved, $(kv "$PACE_LINE" cpu_us_per_run) us CPU/run)"
 fi
 if [ -n "$FLEET_LINE" ]; then
     printf '%-40s %s\n' "  $FLEET agents, paced at $PACE_RATE" "p50 $(kv "$FLEET_LINE" p50_ms)  p99 $(kv "$FLEET_LINE" p99_ms) ms, $(kv "$FLEET_LINE" runs_per_s) runs/s, $(kv "$FLEET_LINE" cpu_us_per_run) us CPU/run (heartbeats included), server VmHWM $(kv "$FLEET_LINE" hwm_kb) KiB"
+fi
+if [ "$FWD_RPS" != n/a ]; then
+    printf '%-40s %s\n' "same load, forwarding + alerting on" "$FWD_RPS runs/s = x$(ratio "$FWD_RPS" "$ING_RPS") of plain ingest ($FWD_TYPE to victoria-metrics, webhook receiver; errors $FWD_ERR)"
+    printf '%-40s %s\n' "  POST /runs latency ms" "p50 $FWD_P50 (x$(ratio "$FWD_P50" "$ING_P50") of plain)  p99 $FWD_P99 (x$(ratio "$FWD_P99" "$ING_P99") of plain)"
+    printf '%-40s %s\n' "  server CPU" "$FWD_CPU us per stored run = x$(ratio "$FWD_CPU" "$ING_CPU") of plain ingest's $ING_CPU (victoria-metrics itself: $FWD_VM_CPU % of one core)"
+    printf '%-40s %s\n' "  forwarder (GET /api/v1/forwarders)" "$FWD_DELIV points delivered ($FWD_ROUND_PTS during a round, median), $FWD_PENDING pending after ${FWD_DRAIN_S}s of draining; victoria-metrics counted $FWD_VM_ROWS rows"
+    printf '%-40s %s\n' "  alerts (GET /api/v1/alerts)" "$(kv "$FWD_ALERTS" total) opened ($(kv "$FWD_ALERTS" resolved) since resolved, $(kv "$FWD_ALERTS" open) open; $(kv "$FWD_ALERTS" kinds)); webhook got $(jnum "$FWD_HOOK" trigger) triggers, $(jnum "$FWD_HOOK" resolve) resolves"
+    printf '%-40s %s\n' "  plain ingest rounds, for comparison" "$(kv "$ING_ALERTS" total) alerts opened by the default alerting ($(kv "$ING_ALERTS" kinds)), none sent, nothing forwarded"
 fi
 printf '%-40s %s\n' "raw SQLite, runs only (rows/s)" "$REF_SQL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_SQL")"
 printf '%-40s %s\n' "raw SQLite, server's work (rows/s)" "$REF_FULL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_FULL")"
@@ -437,5 +611,6 @@ tgt "server CPU < 50 us per stored run" "$(cmp_lt "$ING_CPU" 50)"
 tgt "agent RSS < 4 MiB (4096 KiB)" "$(cmp_lt "${A_RSS:-n/a}" 4096)"
 tgt "agent CPU < 0.05 % of one core" "$(cmp_lt "${A_CPU_PCT_NS:-n/a}" 0.05)"
 say "BENCH summary runs_per_s=$ING_RPS p50_ms=$ING_P50 p99_ms=$ING_P99 p999_ms=$ING_P999 cpu_us_per_run=$ING_CPU hwm_kb=$ING_HWM ref_sqlite_rows_per_s=$REF_SQL ref_full_rows_per_s=$REF_FULL ref_mhd_posts_per_s=$MHD_PPS ratio_sqlite=$(ratio "$ING_RPS" "$REF_SQL") ratio_full=$(ratio "$ING_RPS" "$REF_FULL") agent_rss_kb=${A_RSS} agent_cpu_pct=${A_CPU_PCT_NS} repair_ms=${REPAIR_MS}"
+[ "$FWD_RPS" != n/a ] && say "BENCH fwd_summary runs_per_s=$FWD_RPS p50_ms=$FWD_P50 p99_ms=$FWD_P99 cpu_us_per_run=$FWD_CPU ratio_runs=$(ratio "$FWD_RPS" "$ING_RPS") ratio_p50=$(ratio "$FWD_P50" "$ING_P50") ratio_p99=$(ratio "$FWD_P99" "$ING_P99") ratio_cpu=$(ratio "$FWD_CPU" "$ING_CPU") points_delivered=$FWD_DELIV points_per_round=$FWD_ROUND_PTS points_pending=$FWD_PENDING vm_rows=$FWD_VM_ROWS vm_cpu_pct=$FWD_VM_CPU alerts_opened=$(kv "$FWD_ALERTS" total) alerts_resolved=$(kv "$FWD_ALERTS" resolved) webhook_posts=$(jnum "$FWD_HOOK" posts)"
 say "bench: done in $(($(date +%s) - T0)) s"
 exit $FAILED
