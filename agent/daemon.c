@@ -34,6 +34,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pkgsync.h"
+#include "runner.h"
 #include "spool.h"
 
 #define DAEMON_BACKOFF_MIN_MS 1000
@@ -222,6 +223,13 @@ static void daemon_run_check(struct daemon *d, struct job *j)
     free(key);
     if (rc != HO_OK) {
         log_warnx("check %s/%s: cannot make a run id", j->pkg->name, j->check->name);
+        return;
+    }
+    if (runner_aborting()) {
+        /* cut short by the shutdown, not by the system it checks: not a result */
+        log_info("check %s/%s: stopped by the agent's shutdown; not recorded", r.package,
+                 r.check);
+        run_cleanup(&r);
         return;
     }
     daemon_log_run(&r);
@@ -753,7 +761,8 @@ int daemon_main(struct agent *ag)
         wait = daemon_schedule(&d);
         daemon_sleep_until(&d, &d.sendable, wait < 200 ? wait : 200);
     }
-    log_info("stopping: waiting for running checks");
+    log_info("stopping: running checks and collectors are stopped with their process groups");
+    runner_abort_all();
     d.stop = 1;
     pthread_cond_broadcast(&d.work);
     pthread_cond_broadcast(&d.sendable);

@@ -34,6 +34,19 @@
 
 #define RUNNER_CHUNK     32768
 #define RUNNER_POLL_MS   20    /* poll period when there is no pidfd to wake us */
+#define RUNNER_ABORT_MS  200   /* how soon a running child notices runner_abort_all */
+
+static volatile sig_atomic_t runner_abort; /* set once, at agent shutdown */
+
+void runner_abort_all(void)
+{
+    runner_abort = 1;
+}
+
+int runner_aborting(void)
+{
+    return runner_abort != 0;
+}
 #define RUNNER_MAX_CLOSE 65536 /* fds closed one by one when close_range fails */
 
 /* Raw system calls for the child; 32-bit ABIs have the full-width variants. */
@@ -495,7 +508,14 @@ static void runner_wait(struct runner_io *io, const struct runner_spec *spec,
             }
             timeout = runner_min_timeout(timeout, linger_end, now);
         }
-        if (phase == 0 && !io->exited && spec->timeout_ms > 0 && now >= start + spec->timeout_ms) {
+        if (phase == 0 && !io->exited && runner_abort) {
+            /* the agent is stopping: the child goes as at a timeout, and is not waited for */
+            res->timed_out = 1;
+            runner_kill_group(io->pid, SIGTERM);
+            phase = 1;
+            grace_end = now + RUNNER_GRACE_MS;
+        } else if (phase == 0 && !io->exited && spec->timeout_ms > 0 &&
+                   now >= start + spec->timeout_ms) {
             res->timed_out = 1;
             runner_kill_group(io->pid, SIGTERM);
             phase = 1;
@@ -510,6 +530,8 @@ static void runner_wait(struct runner_io *io, const struct runner_spec *spec,
             timeout = runner_min_timeout(timeout, grace_end, now);
         if (!io->exited && io->pidfd < 0)
             timeout = runner_min_timeout(timeout, now + RUNNER_POLL_MS, now);
+        if (phase == 0 && !io->exited)
+            timeout = runner_min_timeout(timeout, now + RUNNER_ABORT_MS, now);
         runner_poll(io, timeout);
     }
     /* A timed-out group dies whole, even members that outlived the SIGTERM. */

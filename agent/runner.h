@@ -89,4 +89,13 @@ enum ho_code runner_run(const struct runner_spec *spec, struct runner_result *re
 /* Frees res->out and res->err; NULL is accepted. */
 void runner_result_cleanup(struct runner_result *res);
 
+/*
+ * Agent shutdown: every child running now or started after this gets its process
+ * group SIGTERMed, then SIGKILLed after the grace, as at a timeout. Async-signal
+ * safe; there is no way back.
+ */
+void runner_abort_all(void);
+/* 1 once runner_abort_all was called: a run finishing now was cut short. */
+int runner_aborting(void);
+
 #endif

@@ -255,3 +255,40 @@ def test_full_disk_gives_503_and_no_damage(env):
             stop(env.server)
             env.server = None
         subprocess.run(["umount", "-l", small], capture_output=True)
+
+
+@case
+def test_sigterm_agent_stops_running_children_with_their_group(env):
+    """A check in the middle of a long test (a shell and its sleeping child) when the
+    agent gets SIGTERM: the whole process group goes, the agent exits at once instead of
+    waiting out the check's timeout, and the cut-short run is not recorded."""
+    env.start_server()
+    enroll, read = env.token("enroll"), env.token("read")
+    pids = os.path.join(env.dir, "pids")
+    pkg = write_package(os.path.join(env.dir, "pkgs"), "slow", [
+        {"name": "slow.sleep", "interval": 300, "timeout": 600,
+         "test": {"exec": ["checks/slow.test", pids]}}],
+        scripts={"checks/slow.test": "#!/bin/sh\nsleep 300 &\necho $$ $! > \"$1\"\nwait\n"})
+    state = os.path.join(env.dir, "state")
+    agent = env.spawn_agent(state, [pkg], enroll=enroll, name="term1")
+    wait_for(lambda: os.path.exists(pids) and len(open(pids).read().split()) == 2, 30,
+             what="the test's shell and sleep to start")
+    shell, sleeper = (int(x) for x in open(pids).read().split())
+    t0 = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    rc = agent.wait(timeout=20)
+    took = time.monotonic() - t0
+    check(rc == 0, "agent exit status %s" % rc)
+
+    def gone(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie of an exited parent is reaped by init soon after
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] == "Z"
+    wait_for(lambda: gone(shell) and gone(sleeper), 5, what="the test's process group to go")
+    check(not env.runs(read, "agent=term1&check=slow.sleep"), "the cut-short run was recorded")
+    print("    SIGTERM to the agent during a 300 s test: exited 0 in %.1f s, test's group gone"
+          % took)
