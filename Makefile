@@ -41,13 +41,23 @@ CTL_BIN := $(if $(wildcard agent/ctl_main.c),$(BUILD)/healopsctl)
 all: $(BUILD)/healops-server $(BUILD)/healops-agent $(CTL_BIN)
 
 # --- generated sources: schema migrations and web assets built into the server ---
-$(BUILD)/gen/schema_gen.c: $(SCHEMA_SQL) deploy/embed.sh
+# The file lists are prerequisites too (rewritten only when they change), so a file
+# added with an old modification time is still built in.
+$(BUILD)/gen/%.list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(if $(filter schema,$*),$(SCHEMA_SQL),$(WEB_FILES))' | cmp -s - $@ || \
+	    echo '$(if $(filter schema,$*),$(SCHEMA_SQL),$(WEB_FILES))' > $@
+
+$(BUILD)/gen/schema_gen.c: $(SCHEMA_SQL) deploy/embed.sh $(BUILD)/gen/schema.list
 	@mkdir -p $(@D)
 	sh deploy/embed.sh schema $(SCHEMA_SQL) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/assets_gen.c: $(WEB_FILES) deploy/embed.sh
+$(BUILD)/gen/assets_gen.c: $(WEB_FILES) deploy/embed.sh $(BUILD)/gen/assets.list
 	@mkdir -p $(@D)
 	sh deploy/embed.sh assets $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+.PHONY: FORCE
+FORCE:
 
 # --- one set of rules per build flavour (normal in build/, sanitizers in build/asan) ---
 define flavour
