@@ -4,6 +4,7 @@ process stopped at the end."""
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -77,6 +78,11 @@ def write_package(root, name, checks, version="1.0.0", scripts=None):
     return d
 
 
+# HEALOPS_WRAP="valgrind ..." runs every server and agent the cases start under that
+# command line (tests/integration/valgrind.sh uses it for memcheck runs).
+WRAP = shlex.split(os.environ.get("HEALOPS_WRAP", ""))
+
+
 class Env:
     """One test's world: a temp folder, certificates, a server, agents."""
 
@@ -101,7 +107,7 @@ class Env:
     def start_server(self, *extra):
         log = open(self.server_log, "a")
         self.server = subprocess.Popen(
-            [self.bin("healops-server"), "--listen", "127.0.0.1:%d" % self.port,
+            WRAP + [self.bin("healops-server"), "--listen", "127.0.0.1:%d" % self.port,
              "--db", self.db, "--tls-cert", self.cert, "--tls-key", self.key] + list(extra),
             stdout=log, stderr=log)
         log.close()
@@ -115,7 +121,7 @@ class Env:
                 return self.request("GET", "/healthz")[0] == 200
             except (OSError, urllib.error.URLError):
                 return False
-        wait_for(up, 10, what="server /healthz")
+        wait_for(up, 60 if WRAP else 10, what="server /healthz")
 
     def stop_server(self, sig=signal.SIGTERM):
         if self.server is None:
@@ -152,7 +158,7 @@ class Env:
                 return e.code, text
 
     def agent_cmd(self, state, pkgs, *extra, enroll=None, name="node1"):
-        cmd = [self.bin("healops-agent"), "--server", self.url, "--ca-file", self.ca,
+        cmd = WRAP + [self.bin("healops-agent"), "--server", self.url, "--ca-file", self.ca,
                "--state-dir", state, "--name", name, "--splay", "0"]
         if enroll:
             cmd += ["--enroll-token", enroll]
