@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import check, new_run
+from harness import check, new_run, wait_for
 
 CASES = []
 
@@ -166,6 +166,14 @@ def test_dashboard_etag_304(env):
     paths = ["/api/v1/state?limit=50", "/api/v1/state/summary", "/api/v1/agents?limit=50",
              "/api/v1/runs?agent=web-1&limit=5"]
     tags = {}
+
+    def settled():
+        """The alert engine opens alerts for the seeded failures shortly after they are
+        stored; wait until every polled answer is the same twice in a row."""
+        first = [raw_get(env, p, token=read)[1].get("ETag") for p in paths]
+        time.sleep(0.3)
+        return first == [raw_get(env, p, token=read)[1].get("ETag") for p in paths]
+    wait_for(settled, 30, what="answers that no longer change")
     for p in paths:
         st, hdr, body = raw_get(env, p, token=read)
         etag = hdr.get("ETag")

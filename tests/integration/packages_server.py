@@ -12,6 +12,7 @@ validated against schema/openapi.json. Loaded by run.py through CASES; run alone
 
 import base64
 import hashlib
+import gzip
 import io
 import json
 import os
@@ -49,7 +50,7 @@ def bundle(name, version, description="test package", interval=60, script=None, 
         files.append(("checks/alive.test",
                       (script or "#!/bin/sh\necho OK - %s\n" % version).encode(), 0o755))
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         dirs = [top.rstrip("/")] if top else []
         dirs.append(top + "checks")
         for d in dirs:
@@ -60,7 +61,8 @@ def bundle(name, version, description="test package", interval=60, script=None, 
             ti = tarfile.TarInfo(top + path)
             ti.size, ti.mode = len(data), mode
             tar.addfile(ti, io.BytesIO(data))
-    return raw.getvalue()
+    # gzip without a timestamp: the same call gives the same bytes in any second
+    return gzip.compress(raw.getvalue(), mtime=0)
 
 
 def make_key(d, name):
