@@ -292,3 +292,61 @@ def test_sigterm_agent_stops_running_children_with_their_group(env):
     check(not env.runs(read, "agent=term1&check=slow.sleep"), "the cut-short run was recorded")
     print("    SIGTERM to the agent during a 300 s test: exited 0 in %.1f s, test's group gone"
           % took)
+
+
+@case
+def test_sigterm_finishes_the_forwarder_batch_in_flight(env):
+    """SIGTERM while a forwarder's batch is on the wire: the server waits for the answer,
+    records the batch as delivered and exits 0; after a restart nothing is sent twice."""
+    import http.server
+    import json
+    import threading
+    got, arrived = [], threading.Event()
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.append(len(json.loads(body)))
+            arrived.set()
+            time.sleep(1.5)                  # the server is told to stop meanwhile
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        cfg = os.path.join(env.dir, "server.json")
+        with open(cfg, "w") as f:
+            json.dump({"forwarders": [{"name": "slow", "type": "opentsdb",
+                                       "url": "http://127.0.0.1:%d" % sink.server_address[1],
+                                       "max_backoff": 2}]}, f)
+        env.start_server("--config", cfg)
+        (tok,) = enroll(env, ["fw1"])
+        st, body = env.request("POST", "/api/v1/runs",
+                               {"runs": [new_run("c%d" % i, "fw") for i in range(20)]},
+                               token=tok)
+        check(st == 200 and body["accepted"] == 20, (st, body))
+        check(arrived.wait(20), "the forwarder never sent")
+        env.server.send_signal(signal.SIGTERM)
+        rc = env.server.wait(timeout=20)
+        check(rc == 0, "server exit status %s" % rc)
+        env.server = None
+        sent = sum(got)
+        con = sqlite3.connect(env.db, timeout=10)
+        try:
+            delivered, = con.execute("SELECT delivered FROM forwarder_state "
+                                     "WHERE name = 'slow'").fetchone()
+        finally:
+            con.close()
+        check(delivered == sent, "forwarder_state says %d delivered, the sink got %d"
+              % (delivered, sent))
+        n = len(got)
+        env.start_server("--config", cfg)
+        time.sleep(2)
+        check(len(got) == n, "points sent again after the restart: %s" % got)
+        print("    SIGTERM during a forwarder batch: %d points answered and recorded, exit 0, "
+              "none sent twice" % sent)
+    finally:
+        sink.shutdown()
