@@ -57,6 +57,7 @@ struct server_config {
 struct app {
     struct server_config cfg;
     struct store *store;
+    struct store *reader;      /* store_open_reader for the read endpoints; NULL: use store */
     struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
     struct retention *retention; /* the pruner (retention.h), NULL when not started */
     struct authlimit *authlimit; /* failed-authentication limits (authlimit.h), may be NULL */

@@ -44,6 +44,14 @@ struct store_token {
  */
 enum ho_code store_open(const char *path, struct store **out, struct ho_error *err) HO_WUR;
 void store_close(struct store *st);
+/*
+ * A second, read-only handle on a database that store_open created and migrated,
+ * for the read endpoints (runs, repairs, state, summary, agents): its own
+ * connection and lock, so a slow query never holds up ingest (WAL: readers and the
+ * writer do not wait for each other, and a reader sees every committed batch).
+ * Write verbs fail on it. Closed with store_close.
+ */
+enum ho_code store_open_reader(const char *path, struct store **out, struct ho_error *err) HO_WUR;
 /* Schema version now in the database (PRAGMA user_version). */
 int store_schema_version(struct store *st);
 

@@ -802,6 +802,31 @@ enum ho_code store_open(const char *path, struct store **out, struct ho_error *e
     return HO_OK;
 }
 
+enum ho_code store_open_reader(const char *path, struct store **out, struct ho_error *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    enum ho_code rc = HO_OK;
+    int i;
+
+    *out = NULL;
+    pthread_mutex_init(&st->mu, NULL);
+    /* NOMUTEX: st->mu serialises this handle; the writer has a connection of its own */
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        rc = ho_error_set(err, HO_EDB, NULL, "cannot open database %s: %s", path,
+                          st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
+    else
+        sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+    for (i = 0; rc == HO_OK && i < ST_COUNT; i++)
+        rc = store_prepare(st, stmt_sql[i], &st->s[i], err);
+    if (rc != HO_OK) {
+        store_close(st);
+        return rc;
+    }
+    *out = st;
+    return HO_OK;
+}
+
 void store_close(struct store *st)
 {
     size_t i;

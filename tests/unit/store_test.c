@@ -974,6 +974,34 @@ static void test_store_heartbeat(void **state)
     assert_int_equal(store_agent_heartbeat(f->st, "web1", &hb, T0), HO_ENOENT);
 }
 
+/* The reader handle sees every committed run at once and refuses to write. */
+static void test_store_reader_sees_commits_and_cannot_write(void **state)
+{
+    struct fx *f = *state;
+    struct store *rd = NULL;
+    struct state_row *st_row;
+    struct ho_error err;
+    struct run r;
+    const struct run *p = &r;
+    enum store_insert res;
+
+    assert_int_equal(store_open_reader(f->path, &rd, &err), HO_OK);
+    assert_int_equal(count(rd, query_all()), 0);
+    insert_one(f->st, f->web1, T0, "nginx.running", RUN_OUTCOME_REPAIRED, 1, 0);
+    insert_one(f->st, f->web1, T0 + 1000, "nginx.running", RUN_OUTCOME_OK, 0, 0);
+    assert_int_equal(count(rd, query_all()), 2);
+    st_row = state_of(rd, "web1", "nginx.running");
+    assert_int_equal(st_row->outcome, RUN_OUTCOME_OK);
+    store_state_free(st_row, 1);
+    mk_run(&r, T0 + 2000, "nginx", "nginx.port", RUN_OUTCOME_OK, 0, 0);
+    assert_int_equal(store_runs_insert(rd, f->web1, &p, 1, T0 + 999999, &res), HO_EDB);
+    run_cleanup(&r);
+    assert_int_equal(count(f->st, query_all()), 2);
+    store_close(rd);
+    assert_int_equal(store_open_reader("/nonexistent/dir/healops.db", &rd, &err), HO_EDB);
+    assert_null(rd);
+}
+
 /*
  * Checkpoints run on the store's own thread (SQLite's automatic ones are off on the
  * writer): while runs keep arriving the WAL is recycled instead of growing for ever.
@@ -1005,6 +1033,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_wal_checkpointed_in_background, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_reader_sees_commits_and_cannot_write, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_open_applies_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reopen_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_refuses_newer_schema, setup, teardown),
