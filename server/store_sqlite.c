@@ -463,7 +463,7 @@ static int b64url_decode(const char *in, char *out, size_t outsz)
     return strlen(out) == o ? 0 : -1;
 }
 
-static void cursor_make(char kind, const int64_t *v, int nv, char out[STORE_CURSOR_LEN])
+void store_cursor_make(char kind, const int64_t *v, int nv, char out[STORE_CURSOR_LEN])
 {
     char text[64];
 
@@ -478,7 +478,7 @@ static void cursor_make(char kind, const int64_t *v, int nv, char out[STORE_CURS
  * Reads a cursor of this kind with nv non-negative numbers. Only the exact text
  * cursor_make would write is accepted (no signs, zeros or other spellings).
  */
-static enum ho_code HO_WUR cursor_parse(const char *cursor, char kind, int64_t *v, int nv,
+enum ho_code store_cursor_parse(const char *cursor, char kind, int64_t *v, int nv,
                                         struct ho_error *err)
 {
     char text[64], again[STORE_CURSOR_LEN], *p, *colon;
@@ -499,7 +499,7 @@ static enum ho_code HO_WUR cursor_parse(const char *cursor, char kind, int64_t *
             goto bad;
         p = colon != NULL ? colon + 1 : p;
     }
-    cursor_make(kind, v, nv, again);
+    store_cursor_make(kind, v, nv, again);
     if (strcmp(again, cursor) != 0)
         goto bad;
     return HO_OK;
@@ -1308,7 +1308,7 @@ enum ho_code store_runs_query(struct store *st, const struct run_query *q, struc
     next_cursor[0] = '\0';
     rc = runs_bits(q, &bits, err);
     if (rc == HO_OK && (bits & RQ_CURSOR))
-        rc = cursor_parse(q->cursor, 'r', cur, 2, err);
+        rc = store_cursor_parse(q->cursor, 'r', cur, 2, err);
     if (rc != HO_OK)
         return rc;
     store_lock(st);
@@ -1345,7 +1345,7 @@ out:
         return rc;
     }
     if (more)
-        cursor_make('r', last, 2, next_cursor);
+        store_cursor_make('r', last, 2, next_cursor);
     *out = rows;
     return HO_OK;
 }
@@ -1510,7 +1510,7 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
         return rc;
     bits |= cursor_given(q->cursor) ? SQ_CURSOR : 0;
     if (bits & SQ_CURSOR)
-        rc = cursor_parse(q->cursor, 's', &cur, 1, err);
+        rc = store_cursor_parse(q->cursor, 's', &cur, 1, err);
     if (rc != HO_OK) {
         free(lpath);
         free(pattern);
@@ -1547,7 +1547,7 @@ enum ho_code store_state_query(struct store *st, const struct state_query *q,
         return rc;
     }
     if (more)
-        cursor_make('s', &last, 1, next_cursor);
+        store_cursor_make('s', &last, 1, next_cursor);
     *out = rows;
     return HO_OK;
 }
@@ -1772,7 +1772,7 @@ enum ho_code store_agents_query(struct store *st, size_t limit, const char *curs
     *n = 0;
     next_cursor[0] = '\0';
     if (cursor_given(cursor))
-        rc = cursor_parse(cursor, 'a', &cur, 1, err);
+        rc = store_cursor_parse(cursor, 'a', &cur, 1, err);
     if (rc != HO_OK)
         return rc;
     store_lock(st);
@@ -1801,7 +1801,7 @@ enum ho_code store_agents_query(struct store *st, size_t limit, const char *curs
         return rc;
     }
     if (more)
-        cursor_make('a', &last, 1, next_cursor);
+        store_cursor_make('a', &last, 1, next_cursor);
     *out = rows;
     return HO_OK;
 }

@@ -897,39 +897,11 @@ enum ho_code store_outbox_record(struct store *st, int64_t id, const char *recei
 
 /* ---- reading for the API ---- */
 
-static void cursor_make(int64_t opened, int64_t id, char out[STORE_CURSOR_LEN])
-{
-    snprintf(out, STORE_CURSOR_LEN, "L%" PRId64 "_%" PRId64, opened, id);
-}
-
-static enum ho_code HO_WUR cursor_parse(const char *c, int64_t *opened, int64_t *id,
-                                        struct ho_error *err)
-{
-    char text[STORE_CURSOR_LEN], again[STORE_CURSOR_LEN], *us;
-
-    if (strlen(c) >= sizeof(text) || c[0] != 'L')
-        goto bad;
-    snprintf(text, sizeof(text), "%s", c + 1);
-    us = strchr(text, '_');
-    if (us == NULL)
-        goto bad;
-    *us = '\0';
-    if (parse_i64(text, 0, INT64_MAX, opened) != HO_OK ||
-        parse_i64(us + 1, 1, INT64_MAX, id) != HO_OK)
-        goto bad;
-    cursor_make(*opened, *id, again);
-    if (strcmp(again, c) != 0)
-        goto bad;
-    return HO_OK;
-bad:
-    return ho_error_set(err, HO_EINVAL, "cursor", "invalid cursor");
-}
-
 enum ho_code store_alerts_query(struct store *st, const struct alert_query *q,
                                 struct store_alert **out, size_t *n,
                                 char next_cursor[STORE_CURSOR_LEN], struct ho_error *err)
 {
-    int64_t agent = 0, c_opened = INT64_MAX, c_id = INT64_MAX;
+    int64_t agent = 0, c[2] = {INT64_MAX, INT64_MAX}; /* opened_at, id of the last row */
     size_t limit = q->limit < 1 ? 1 : q->limit > STORE_MAX_LIMIT ? STORE_MAX_LIMIT : q->limit;
     sqlite3_stmt *s;
     enum ho_code rc = HO_OK;
@@ -938,7 +910,7 @@ enum ho_code store_alerts_query(struct store *st, const struct alert_query *q,
     *n = 0;
     next_cursor[0] = '\0';
     if (q->cursor != NULL && q->cursor[0] != '\0')
-        rc = cursor_parse(q->cursor, &c_opened, &c_id, err);
+        rc = store_cursor_parse(q->cursor, 'l', c, 2, err);
     if (rc != HO_OK)
         return rc;
     store_lock(st);
@@ -959,8 +931,8 @@ enum ho_code store_alerts_query(struct store *st, const struct alert_query *q,
         sqlite3_bind_int(s, 5, q->state);
         sqlite3_bind_int64(s, 6, q->since_ms);
         sqlite3_bind_int64(s, 7, q->until_ms > 0 ? q->until_ms : INT64_MAX);
-        sqlite3_bind_int64(s, 8, c_opened);
-        sqlite3_bind_int64(s, 9, c_id);
+        sqlite3_bind_int64(s, 8, c[0]);
+        sqlite3_bind_int64(s, 9, c[1]);
         sqlite3_bind_int64(s, 10, (int64_t)limit + 1);
         rc = alert_rows(st, s, "alerts query", out, n);
     }
@@ -968,7 +940,9 @@ enum ho_code store_alerts_query(struct store *st, const struct alert_query *q,
     if (rc == HO_OK && *n > limit) {
         store_alert_cleanup(&(*out)[limit]);
         *n = limit;
-        cursor_make((*out)[limit - 1].opened_at_ms, (*out)[limit - 1].id, next_cursor);
+        c[0] = (*out)[limit - 1].opened_at_ms;
+        c[1] = (*out)[limit - 1].id;
+        store_cursor_make('l', c, 2, next_cursor);
     }
     if (rc != HO_OK && rc != HO_EINVAL)
         ho_error_set(err, rc, NULL, "alerts query failed");

@@ -50,6 +50,15 @@ enum ho_code store_tx_commit(struct store *st) HO_WUR;
 /* Rolls back whatever is open (no-op when SQLite already did). */
 void store_tx_rollback(struct store *st);
 
+/*
+ * Opaque keyset cursors: kind (a letter per query) and nv (1 or 2) non-negative
+ * numbers, base64url. Parsing accepts only the exact text store_cursor_make writes;
+ * anything else is HO_EINVAL with err->field "cursor".
+ */
+void store_cursor_make(char kind, const int64_t *v, int nv, char out[STORE_CURSOR_LEN]);
+enum ho_code store_cursor_parse(const char *cursor, char kind, int64_t *v, int nv,
+                                struct ho_error *err) HO_WUR;
+
 /* An agent's rowid by its id (uid) or, failing that, its name; HO_ENOENT when unknown. */
 enum ho_code store_agent_rowid(struct store *st, const char *id_or_name, int64_t *out,
                                struct ho_error *err) HO_WUR;
