@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "cycle.h"
 #include "mem.h"
+#include "utf8.h"
 
 void cycle_guard_cleanup(struct cycle_guard *g)
 {
@@ -79,17 +80,9 @@ static void cycle_suppress(struct run *r, const struct manifest_check *c)
 /* A copy of s cut to RUN_ALERT_MAX_TEXT bytes on a character boundary; NULL for NULL. */
 static char *cycle_alert_text(const char *s)
 {
-    size_t n;
-
     if (s == NULL)
         return NULL;
-    n = strlen(s);
-    if (n <= RUN_ALERT_MAX_TEXT)
-        return xstrdup(s);
-    n = RUN_ALERT_MAX_TEXT;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return xstrndup(s, n);
+    return xstrndup(s, utf8_cut(s, strlen(s), RUN_ALERT_MAX_TEXT));
 }
 
 /* A copy of the check's manifest alert block, which failed and error runs carry. */

@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "nagios.h"
 #include "parse.h"
+#include "utf8.h"
 
 #define NAGIOS_NUM_MAX 64 /* longest numeric value we accept, in bytes */
 
@@ -242,15 +243,11 @@ static size_t nagios_text_add(char *text, size_t tlen, const char *s, size_t n)
 /* Cuts text to RUN_MAX_OUTPUT bytes without splitting a UTF-8 sequence. */
 static void nagios_text_cap(char *text, size_t *tlen)
 {
-    size_t n = *tlen, back = 0;
+    size_t n = *tlen;
 
     if (n <= RUN_MAX_OUTPUT)
         return;
-    n = RUN_MAX_OUTPUT;
-    while (back < 3 && n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) {
-        n--;
-        back++;
-    }
+    n = utf8_cut(text, n, RUN_MAX_OUTPUT);
     text[n] = '\0';
     *tlen = n;
 }

@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "nagios.h"
 #include "probe_impl.h"
+#include "utf8.h"
 
 #define PROBE_PW_BUF     16384
 #define PROBE_MAX_GROUPS 256
@@ -59,8 +60,6 @@ static int probe_blank(char c)
 
 char *probe_text_trim(const char *s, size_t n, size_t max)
 {
-    size_t back = 0;
-
     n = strnlen(s, n);
     while (n > 0 && probe_blank(s[n - 1]))
         n--;
@@ -68,14 +67,7 @@ char *probe_text_trim(const char *s, size_t n, size_t max)
         s++;
         n--;
     }
-    if (n > max) {
-        n = max;
-        while (back < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--;
-            back++;
-        }
-    }
-    return xstrndup(s, n);
+    return xstrndup(s, utf8_cut(s, n, max));
 }
 
 void probe_step_set(struct run_step *step, enum test_status status, const char *fmt, ...)

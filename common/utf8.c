@@ -33,3 +33,16 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
         return 0;
     return len;
 }
+
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    size_t n = max, back = 0;
+
+    if (len <= max)
+        return len;
+    while (back < 3 && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) {
+        n--;
+        back++;
+    }
+    return n;
+}

@@ -13,4 +13,11 @@
  */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
 
+/*
+ * Where to cut the len bytes at s to keep at most max of them without splitting a
+ * UTF-8 sequence: len when it fits, else max moved back over at most 3 continuation
+ * bytes (so even bytes that are not UTF-8 are cut near max).
+ */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
 #endif

@@ -28,6 +28,7 @@
 #include "mem.h"
 #include "receiver.h"
 #include "store_alerts.h"
+#include "utf8.h"
 
 #define DELIVER_BATCH       16
 #define DELIVER_POLL_MS     1000
@@ -83,10 +84,7 @@ void alerts_deliver_cleanup(struct alerts *a)
 static char *deliver_http_error(long status, const char *body, size_t len)
 {
     char excerpt[DELIVER_ERROR_BODY + 1];
-    size_t i, n = len < DELIVER_ERROR_BODY ? len : DELIVER_ERROR_BODY;
-
-    while (n > 0 && n < len && ((unsigned char)body[n] & 0xc0) == 0x80)
-        n--; /* not in the middle of a character */
+    size_t i, n = utf8_cut(body, len, DELIVER_ERROR_BODY);
     for (i = 0; i < n; i++)
         excerpt[i] = (unsigned char)body[i] < 0x20 || body[i] == 0x7f ? ' ' : body[i];
     excerpt[n] = '\0';

@@ -19,6 +19,7 @@
 #include "alerts_impl.h"
 #include "mem.h"
 #include "run.h"
+#include "utf8.h"
 
 #define ALERT_BACKOFF_FIRST_MS 1000
 #define ALERT_BACKOFF_MAX_MS   (5 * 60 * 1000)
@@ -170,22 +171,11 @@ int64_t alert_backoff_ms(int attempts, long retry_after_s, uint32_t rnd)
     return d;
 }
 
-/* Length of text cut to max bytes without splitting a UTF-8 sequence. */
-static size_t alert_cut(const char *text, size_t len, size_t max)
-{
-    if (len <= max)
-        return len;
-    len = max;
-    while (len > 0 && ((unsigned char)text[len] & 0xc0) == 0x80)
-        len--;
-    return len;
-}
-
 char *alert_excerpt(const char *text, size_t max)
 {
     if (text == NULL)
         return NULL;
-    return xstrndup(text, alert_cut(text, strlen(text), max));
+    return xstrndup(text, utf8_cut(text, strlen(text), max));
 }
 
 char *alert_first_line(const char *text, size_t max)
@@ -201,7 +191,7 @@ char *alert_first_line(const char *text, size_t max)
     n = strcspn(text, "\r\n");
     while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
         n--;
-    out = xstrndup(text, alert_cut(text, n, max));
+    out = xstrndup(text, utf8_cut(text, n, max));
     for (i = 0; out[i] != '\0'; i++) {
         if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
             out[i] = ' ';

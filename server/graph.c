@@ -76,9 +76,7 @@ static void graph_fit(cairo_t *cr, char *s, double max_w)
     if (graph_text_width(cr, s) <= max_w)
         return;
     while (n > 0) {
-        n--;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
+        n = utf8_cut(s, n, n - 1);
         memcpy(s + n, "...", 4);
         if (graph_text_width(cr, s) <= max_w)
             return;

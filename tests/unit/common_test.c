@@ -19,6 +19,7 @@
 #include "error.h"
 #include "log.h"
 #include "parse.h"
+#include "utf8.h"
 
 #define T_2026_11_24_14 1795528800000LL /* 2026-11-24T14:00:00Z in ms */
 
@@ -646,9 +647,24 @@ static void test_error_prefix_field(void **state)
     assert_string_equal(err.msg, "m");
 }
 
+static void test_utf8_cut_keeps_sequences_whole(void **state)
+{
+    const char *s = "ab\xc3\xbc\xe2\x82\xac"; /* a b u-umlaut euro: 2 + 2 + 3 bytes */
+
+    (void)state;
+    assert_int_equal(utf8_cut(s, 7, 10), 7);  /* fits */
+    assert_int_equal(utf8_cut(s, 7, 4), 4);   /* after the u-umlaut */
+    assert_int_equal(utf8_cut(s, 7, 3), 2);   /* not inside the u-umlaut */
+    assert_int_equal(utf8_cut(s, 7, 6), 4);   /* not inside the euro sign */
+    assert_int_equal(utf8_cut(s, 7, 0), 0);
+    /* bytes that are not UTF-8: at most 3 back */
+    assert_int_equal(utf8_cut("\x80\x80\x80\x80\x80\x80", 6, 5), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_cut_keeps_sequences_whole),
         cmocka_unit_test(test_clock_parse_utc_z),
         cmocka_unit_test(test_clock_parse_offsets),
         cmocka_unit_test(test_clock_parse_fractions),
