@@ -7,6 +7,13 @@
  * with exponential backoff and jitter while the server is away. Checks and
  * stats keep running whatever the server does.
  *
+ * Every thread sleeps until it has something to do: the scheduler until the
+ * next job is due (or a job ended, a package set arrived, a signal came; a
+ * thread of its own takes SIGINT and SIGTERM with sigwait), the sender until
+ * something was spooled. Runs that went well wait up to DAEMON_SEND_DELAY_MS so
+ * that a second of them travels in one POST; a run that did not go well (a
+ * failure, a repair, an error) is sent at once.
+ *
  * Packages change while the daemon runs: the sender thread also syncs the
  * assigned packages (pkgsync) on its own interval, and the scheduler, between
  * ticks, notices a new package generation, loads the new set, stops
@@ -41,6 +48,8 @@
 #define DAEMON_BACKOFF_MAX_MS 60000
 #define DAEMON_RESCAN_MS      30000
 #define DAEMON_HOST_BASE_MS   1000 /* host stats wait this long after their CPU/net base */
+#define DAEMON_SEND_DELAY_MS  1000 /* most an ok run waits to share a POST with others */
+#define DAEMON_SCHED_MAX_MS   1000 /* longest scheduler sleep */
 
 enum job_kind {
     JOB_CHECK = 0, /* a check cycle */
@@ -67,6 +76,9 @@ struct daemon {
     pthread_mutex_t lock;
     pthread_cond_t work;      /* a job is queued or we stop */
     pthread_cond_t sendable;  /* a run was spooled or we stop */
+    pthread_cond_t sched;     /* the scheduler has something to look at */
+    int64_t sched_at;         /* monotonic ms the scheduler sleeps until */
+    int signalled;            /* SIGINT or SIGTERM came (the signal thread) */
     struct job **queue;       /* ring of queued jobs, qcap slots */
     size_t qcap, qhead, qlen;
     struct manifest **synced; /* owned: the synced packages jobs point into */
@@ -78,6 +90,8 @@ struct daemon {
     int sync_failing;         /* sender only: the last package sync failed */
     int stop;
     int spooled;              /* runs spooled since the sender last looked */
+    int urgent;               /* one of them is not ok: send now */
+    int64_t first_spooled_ms; /* monotonic ms of the first of them */
     struct guard_store *guards; /* loop-guard memory across restarts */
     int64_t next_rescan;        /* monotonic ms of the next spool folder rescan */
     size_t nchecks, nstats;     /* jobs by kind */
@@ -209,13 +223,14 @@ static void daemon_run_host(struct daemon *d)
     daemon_spool_metrics(d, "host stats", m, n);
 }
 
-/* Runs check job j and spools the run. */
-static void daemon_run_check(struct daemon *d, struct job *j)
+/* Runs check job j and spools the run; 1 when it should be sent at once (not ok). */
+static int daemon_run_check(struct daemon *d, struct job *j)
 {
     struct run r;
     struct ho_error err;
     char *key = xasprintf("%s/%s", j->pkg->name, j->check->name);
     enum ho_code rc;
+    int urgent;
 
     ho_error_clear(&err);
     rc = agent_run_check(d->ag, j->pkg, j->check, &j->guard, 0, NULL, &r);
@@ -223,28 +238,29 @@ static void daemon_run_check(struct daemon *d, struct job *j)
     free(key);
     if (rc != HO_OK) {
         log_warnx("check %s/%s: cannot make a run id", j->pkg->name, j->check->name);
-        return;
+        return 0;
     }
     if (runner_aborting()) {
         /* cut short by the shutdown, not by the system it checks: not a result */
         log_info("check %s/%s: stopped by the agent's shutdown; not recorded", r.package,
                  r.check);
         run_cleanup(&r);
-        return;
+        return 0;
     }
     daemon_log_run(&r);
+    urgent = r.outcome != RUN_OUTCOME_OK;
     if (agent_spool_run(d->ag, &r, &err) != HO_OK)
         log_warnx("spool: run %s of %s/%s lost: %s", r.id, r.package, r.check, err.msg);
     run_cleanup(&r);
+    return urgent;
 }
 
-/* Runs job j and spools what it made; called by workers and by --once. */
-static void daemon_run_job(struct daemon *d, struct job *j)
+/* Runs job j and spools what it made; 1 when that should be sent at once. */
+static int daemon_run_job(struct daemon *d, struct job *j)
 {
     switch (j->kind) {
     case JOB_CHECK:
-        daemon_run_check(d, j);
-        break;
+        return daemon_run_check(d, j);
     case JOB_STAT:
         daemon_run_stat(d, j);
         break;
@@ -252,12 +268,14 @@ static void daemon_run_job(struct daemon *d, struct job *j)
         daemon_run_host(d);
         break;
     }
+    return 0;
 }
 
 static void *daemon_worker(void *arg)
 {
     struct daemon *d = arg;
     struct job *j;
+    int urgent;
 
     pthread_mutex_lock(&d->lock);
     for (;;) {
@@ -269,12 +287,19 @@ static void *daemon_worker(void *arg)
         d->qhead = (d->qhead + 1) % d->qcap;
         d->qlen--;
         pthread_mutex_unlock(&d->lock);
-        daemon_run_job(d, j);
+        urgent = daemon_run_job(d, j);
         pthread_mutex_lock(&d->lock);
         j->running = 0;
         j->next_ms = clock_mono_ms() + (int64_t)j->interval_s * 1000;
-        d->spooled++;
-        pthread_cond_broadcast(&d->sendable);
+        if (j->next_ms < d->sched_at)
+            pthread_cond_signal(&d->sched);
+        /* the sender wakes for the first item (to time the delay) and for urgent ones */
+        if (d->spooled++ == 0 || (urgent && !d->urgent)) {
+            if (d->spooled == 1)
+                d->first_spooled_ms = clock_mono_ms();
+            pthread_cond_broadcast(&d->sendable);
+        }
+        d->urgent |= urgent;
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -357,6 +382,7 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
 {
     struct ho_error err;
     size_t sent = 0;
+    unsigned long gen;
     enum ho_code rc;
 
     ho_error_clear(&err);
@@ -365,7 +391,13 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
         return *backoff;
     }
     if (d->ag->sync != NULL && clock_mono_ms() >= *next_sync) {
+        gen = pkgsync_generation(d->ag->sync);
         daemon_sync(d->ag, hc, &d->sync_failing);
+        if (pkgsync_generation(d->ag->sync) != gen) { /* a new set for the scheduler */
+            pthread_mutex_lock(&d->lock);
+            pthread_cond_signal(&d->sched);
+            pthread_mutex_unlock(&d->lock);
+        }
         *next_sync = clock_mono_ms() + d->ag->cfg.package_sync_interval * 1000;
     }
     /* what runs or a package error changed: tell the server now */
@@ -400,6 +432,10 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
     if (*backoff == 0)
         log_warnx("sender: %s; keeping items in the spool (%zu) and retrying", err.msg,
                   spool_depth(d->ag->spool));
+    /* they wait: make them durable against a power loss too */
+    ho_error_clear(&err);
+    if (spool_sync(d->ag->spool, &err) != HO_OK)
+        log_warnx("%s", err.msg);
     *backoff = daemon_backoff(*backoff);
     return *backoff;
 }
@@ -416,7 +452,13 @@ static void *daemon_sender(void *arg)
     }
     pthread_mutex_lock(&d->lock);
     while (!d->stop) {
+        wait_ms = d->first_spooled_ms + DAEMON_SEND_DELAY_MS - clock_mono_ms();
+        if (backoff == 0 && d->spooled > 0 && !d->urgent && wait_ms > 0) {
+            daemon_sleep_until(d, &d->sendable, wait_ms); /* more may come to share the POST */
+            continue;
+        }
         d->spooled = 0;
+        d->urgent = 0;
         pthread_mutex_unlock(&d->lock);
         wait_ms = daemon_send_round(d, hc, &backoff, &next_hb, &next_sync);
         if (d->ag->sync != NULL && backoff == 0 && wait_ms > next_sync - clock_mono_ms())
@@ -697,6 +739,7 @@ static void daemon_free(struct daemon *d)
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->work);
     pthread_cond_destroy(&d->sendable);
+    pthread_cond_destroy(&d->sched);
 }
 
 static void daemon_init(struct daemon *d, struct agent *ag)
@@ -711,6 +754,7 @@ static void daemon_init(struct daemon *d, struct agent *ag)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&d->work, &ca);
     pthread_cond_init(&d->sendable, &ca);
+    pthread_cond_init(&d->sched, &ca);
     pthread_condattr_destroy(&ca);
     path = xasprintf("%s/guard.json", ag->cfg.state_dir);
     if (guard_store_open(path, &d->guards) != HO_OK)
@@ -729,22 +773,57 @@ static void daemon_init(struct daemon *d, struct agent *ag)
     daemon_build_jobs(d);
 }
 
+/* SIGINT and SIGTERM, taken by sigwait in the signal thread. */
+static void daemon_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+/*
+ * The handler stays as a fallback for a thread that was started before the signals
+ * were blocked (the scheduler then notices within DAEMON_SCHED_MAX_MS); blocked in
+ * every thread made after, the signals go to the signal thread, which wakes the
+ * scheduler at once.
+ */
 static void daemon_signals(void)
 {
     struct sigaction sa;
+    sigset_t set;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = daemon_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    daemon_stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void *daemon_signal_thread(void *arg)
+{
+    struct daemon *d = arg;
+    sigset_t set;
+    int sig = 0;
+
+    daemon_stop_signals(&set);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    log_debug("signal %d", sig);
+    pthread_mutex_lock(&d->lock);
+    d->signalled = 1;
+    pthread_cond_signal(&d->sched);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
 }
 
 int daemon_main(struct agent *ag)
 {
     struct daemon d;
-    pthread_t *workers, sender;
+    pthread_t *workers, sender, sigthread;
     long long i, nw = ag->cfg.workers;
     int64_t wait;
+    int via_thread;
 
     daemon_init(&d, ag);
     daemon_signals();
@@ -752,15 +831,21 @@ int daemon_main(struct agent *ag)
     for (i = 0; i < nw; i++)
         pthread_create(&workers[i], NULL, daemon_worker, &d);
     pthread_create(&sender, NULL, daemon_sender, &d);
+    pthread_create(&sigthread, NULL, daemon_signal_thread, &d);
     log_info("agent %s running %zu checks and %zu stats from %zu packages%s", ag->cfg.name,
              d.nchecks, d.nstats, ag->npackages + d.nsynced,
              d.host != NULL ? ", and host stats" : "");
     pthread_mutex_lock(&d.lock);
-    while (!daemon_signalled) {
+    while (!d.signalled && !daemon_signalled) {
         daemon_packages(&d);
         wait = daemon_schedule(&d);
-        daemon_sleep_until(&d, &d.sendable, wait < 200 ? wait : 200);
+        if (wait > DAEMON_SCHED_MAX_MS)
+            wait = DAEMON_SCHED_MAX_MS;
+        d.sched_at = clock_mono_ms() + wait;
+        daemon_sleep_until(&d, &d.sched, wait);
     }
+    d.sched_at = 0;
+    via_thread = d.signalled;
     log_info("stopping: running checks and collectors are stopped with their process groups");
     runner_abort_all();
     d.stop = 1;
@@ -770,6 +855,9 @@ int daemon_main(struct agent *ag)
     for (i = 0; i < nw; i++)
         pthread_join(workers[i], NULL);
     pthread_join(sender, NULL);
+    if (!via_thread) /* stopped by the fallback handler: the thread still waits */
+        pthread_kill(sigthread, SIGTERM);
+    pthread_join(sigthread, NULL);
     free(workers);
     daemon_free(&d);
     log_info("stopped; %zu items in the spool", spool_depth(ag->spool));
