@@ -7,7 +7,6 @@
  * fails keeps what it printed: a half-finished collection is still data.
  * Built-in host stats are in host_stats.c.
  */
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,32 +21,17 @@
 #include "runner.h"
 #include "tcollector.h"
 
-#define COLLECTOR_PW_BUF   16384
 #define COLLECTOR_ENV_MAX  8
 #define COLLECTOR_LOG_TEXT 1024 /* an escaped excerpt of collector output in a log line */
 
-
-/* Home of uid when it exists, else "/"; a new string. */
-static char *collector_home(uid_t uid)
-{
-    struct passwd pw, *res = NULL;
-    char *buf = xmalloc(COLLECTOR_PW_BUF), *home;
-
-    if (getpwuid_r(uid, &pw, buf, COLLECTOR_PW_BUF, &res) == 0 && res != NULL &&
-        pw.pw_dir != NULL && pw.pw_dir[0] == '/' && access(pw.pw_dir, F_OK) == 0)
-        home = xstrdup(pw.pw_dir);
-    else
-        home = xstrdup("/");
-    free(buf);
-    return home;
-}
 
 static char **collector_env(const struct probe_ctx *ctx, const struct manifest *pkg,
                             const struct manifest_stat *st, uid_t uid)
 {
     char **env = xcalloc(COLLECTOR_ENV_MAX + 1, sizeof(*env));
-    char *home = collector_home(uid);
+    char home[sizeof(ctx->home)];
 
+    probe_home_for(ctx, uid, home, sizeof(home));
     env[0] = xstrdup("PATH=" RUNNER_DEFAULT_PATH);
     env[1] = xasprintf("HOME=%s", home);
     env[2] = xstrdup("LANG=C.UTF-8");
@@ -55,7 +39,6 @@ static char **collector_env(const struct probe_ctx *ctx, const struct manifest *
     env[4] = xasprintf("HEALOPS_PACKAGE=%s", pkg->name != NULL ? pkg->name : "");
     env[5] = xasprintf("HEALOPS_STAT=%s", st->name != NULL ? st->name : "");
     env[6] = xasprintf("HEALOPS_PACKAGE_DIR=%s", pkg->dir != NULL ? pkg->dir : "");
-    free(home);
     return env;
 }
 

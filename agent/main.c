@@ -208,6 +208,7 @@ static int agent_setup_user(struct agent *ag)
     memset(&ag->probe, 0, sizeof(ag->probe));
     ag->probe.node = ag->cfg.name;
     ag->probe.output_cap = (size_t)ag->cfg.output_cap;
+    probe_ctx_home(&ag->probe);
     if (geteuid() != 0)
         return 0;
     if (ag->cfg.test_user == NULL) {
@@ -232,6 +233,7 @@ static int agent_setup_user(struct agent *ag)
     ag->probe.drop_privs = 1;
     ag->probe.test_uid = pw->pw_uid;
     ag->probe.test_gid = pw->pw_gid;
+    probe_ctx_home(&ag->probe);
     return 0;
 }
 

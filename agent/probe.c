@@ -129,16 +129,31 @@ struct probe_user {
 };
 
 /* Home of uid when it exists, else "/". */
-static void probe_home(uid_t uid, struct probe_user *u)
+static void probe_home_lookup(uid_t uid, char *out, size_t n)
 {
     struct passwd pw, *res = NULL;
     char *buf = xmalloc(PROBE_PW_BUF);
 
-    snprintf(u->home, sizeof(u->home), "/");
+    snprintf(out, n, "/");
     if (getpwuid_r(uid, &pw, buf, PROBE_PW_BUF, &res) == 0 && res != NULL && pw.pw_dir != NULL &&
         pw.pw_dir[0] == '/' && access(pw.pw_dir, F_OK) == 0)
-        snprintf(u->home, sizeof(u->home), "%s", pw.pw_dir);
+        snprintf(out, n, "%s", pw.pw_dir);
     free(buf);
+}
+
+void probe_ctx_home(struct probe_ctx *ctx)
+{
+    probe_home_lookup(ctx->drop_privs ? ctx->test_uid : geteuid(), ctx->home, sizeof(ctx->home));
+}
+
+void probe_home_for(const struct probe_ctx *ctx, uid_t uid, char *out, size_t n)
+{
+    int drop = ctx->drop_privs && geteuid() == 0;
+
+    if (ctx->home[0] != '\0' && uid == (drop ? ctx->test_uid : geteuid()))
+        snprintf(out, n, "%s", ctx->home);
+    else
+        probe_home_lookup(uid, out, n);
 }
 
 /* Looks up a repair's user with its groups; -1 when there is no such user. */
@@ -182,7 +197,7 @@ static int probe_pick_user(const struct probe_ctx *ctx, const struct probe_child
         }
     }
     /* Not root: never try to change user; the child runs as the agent. */
-    probe_home(u->drop ? u->uid : geteuid(), u);
+    probe_home_for(ctx, u->drop ? u->uid : geteuid(), u->home, sizeof(u->home));
     return 0;
 }
 

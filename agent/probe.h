@@ -17,7 +17,18 @@ struct probe_ctx {
     uid_t test_uid;
     gid_t test_gid;
     size_t output_cap;     /* bytes kept per stream, default 65536 */
+    char home[512];        /* HOME of tests and stats ("" = look it up each time) */
 };
+
+/*
+ * Sets ctx->home to the home of the user tests and stats run as (test_uid when
+ * drop_privs, else the agent's user), or "/" when it has none: found once here
+ * instead of reading the user database for every child.
+ */
+void probe_ctx_home(struct probe_ctx *ctx);
+
+/* HOME for a child of uid: ctx->home for the tests' user, else looked up. */
+void probe_home_for(const struct probe_ctx *ctx, uid_t uid, char *out, size_t n);
 
 /*
  * Runs the test of check c of package pkg (pkg->dir is the working directory).
