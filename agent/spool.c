@@ -2,8 +2,15 @@
  * The agent's durable spool (DESIGN.md §4: nothing is lost while the server
  * is unreachable; bounded, and what is dropped is counted). One file per item,
  * "<id>.<kind>", written crash-safe (STYLE.md §5: ".<id>.<kind>.tmp" created
- * O_EXCL, written, fsync'd, renamed, folder fsync'd), so after a kill -9 an
+ * O_EXCL, written, fsync'd, renamed), so after a kill -9 or a power loss an
  * item is either whole or absent and a left-over temp file is removed at open.
+ *
+ * The folder is fsync'd (making the renames themselves durable) by spool_sync,
+ * which the sender calls when a send fails, and at close, not after every
+ * append: a run that reaches the server within the second never needs it, and
+ * on a journalling file system the next item's fsync commits the earlier
+ * renames anyway. What a power loss can cost is the newest items not yet sent
+ * and not yet synced, never a torn one.
  *
  * The in-memory index has one queue per kind, each sorted by id (a UUIDv7, so
  * lexical order is time order); the oldest item of the spool is the smallest
@@ -64,6 +71,7 @@ struct spool {
     size_t count; /* items held, all kinds */
     size_t bytes; /* their sizes added up */
     uint64_t dropped;
+    int unsynced; /* renames since the last folder fsync */
     pthread_mutex_t save_lock; /* serialises rewrites of the "dropped" file */
 };
 
@@ -498,6 +506,8 @@ void spool_close(struct spool *sp)
 
     if (sp == NULL)
         return;
+    if (sp->dirfd >= 0 && sp->unsynced && fsync(sp->dirfd) != 0)
+        log_warnx("spool: cannot fsync %s: %s", sp->dir, strerror(errno));
     if (sp->dirfd >= 0)
         close(sp->dirfd);
     for (i = 0; i < sp->nkinds; i++) {
@@ -551,6 +561,7 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
     spool_index_forget(sp, kind, id);
     dropped = spool_make_room(sp, 1, len);
     spool_index_add(sp, kind, id, len);
+    sp->unsynced = 1;
     total = sp->dropped;
     pthread_mutex_unlock(&sp->lock);
 
@@ -558,8 +569,26 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
         spool_log_drops(sp, dropped, total);
         spool_save_dropped(sp);
     }
-    /* Past the rename the item is indexed and will be sent even if this fails. */
-    return spool_fsync_dir(sp, err);
+    return HO_OK;
+}
+
+enum ho_code spool_sync(struct spool *sp, struct ho_error *err)
+{
+    int unsynced;
+
+    pthread_mutex_lock(&sp->lock);
+    unsynced = sp->unsynced;
+    sp->unsynced = 0;
+    pthread_mutex_unlock(&sp->lock);
+    if (!unsynced)
+        return HO_OK;
+    if (spool_fsync_dir(sp, err) != HO_OK) {
+        pthread_mutex_lock(&sp->lock);
+        sp->unsynced = 1;
+        pthread_mutex_unlock(&sp->lock);
+        return HO_EIO;
+    }
+    return HO_OK;
 }
 
 /* Reads the file of (kind, id) into it; -1 (errno set) when it cannot. */

@@ -28,13 +28,19 @@ struct spool_item {
  */
 enum ho_code spool_open(const char *dir, size_t max_items, size_t max_bytes, struct spool **out,
                         struct ho_error *err) HO_WUR;
+/* Closes the spool, fsyncing the folder when items were added since the last sync. */
 void spool_close(struct spool *sp);
 
 /*
- * Stores data of kind under id; durable when it returns HO_OK. When the spool is
+ * Stores data of kind under id: when it returns HO_OK the item is whole on disk
+ * (written and fsync'd) and survives a kill -9; its name in the folder is durable
+ * against a power loss after the next spool_sync. When the spool is
  * over its limits, the oldest items are removed first and added to the dropped
  * count. kind and id must match [a-z0-9-]+.
  */
+/* Makes the names of the items added so far durable (fsync of the folder). */
+enum ho_code spool_sync(struct spool *sp, struct ho_error *err) HO_WUR;
+
 enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, const char *data,
                           size_t len, struct ho_error *err) HO_WUR;
 

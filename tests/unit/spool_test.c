@@ -362,6 +362,32 @@ static void test_spool_reopen_rebuilds_index(void **state)
     test_dir_free(dir);
 }
 
+/* An append leaves the whole item under its own name, no temp file; sync is repeatable. */
+static void test_spool_append_then_sync(void **state)
+{
+    struct spool *sp = NULL;
+    struct ho_error err;
+    char *dir = test_dir(), *text;
+
+    (void)state;
+    assert_int_equal(spool_open(dir, 10, 1 << 20, &sp, &err), HO_OK);
+    put(sp, "run", 1, "first");
+    put(sp, "metrics", 2, "second");
+    text = read_text(dir, "0190000000-00000001.run");
+    assert_non_null(text);
+    assert_string_equal(text, "first");
+    free(text);
+    assert_int_equal(count_hidden(dir), 0);
+    assert_int_equal(spool_sync(sp, &err), HO_OK);
+    assert_int_equal(spool_sync(sp, &err), HO_OK); /* nothing new: a no-op */
+    put(sp, "run", 3, "third");
+    spool_close(sp); /* syncs what came after */
+    assert_int_equal(spool_open(dir, 10, 1 << 20, &sp, &err), HO_OK);
+    assert_int_equal(spool_depth(sp), 3);
+    spool_close(sp);
+    test_dir_free(dir);
+}
+
 static void test_spool_open_creates_folder_and_handles_empty(void **state)
 {
     struct spool *sp = NULL;
@@ -948,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_spool_peek_respects_count_and_bytes),
         cmocka_unit_test(test_spool_append_again_replaces),
         cmocka_unit_test(test_spool_reopen_rebuilds_index),
+        cmocka_unit_test(test_spool_append_then_sync),
         cmocka_unit_test(test_spool_open_creates_folder_and_handles_empty),
         cmocka_unit_test(test_spool_dropped_file_missing_or_corrupt),
         cmocka_unit_test(test_spool_limit_by_count_drops_oldest),
