@@ -30,6 +30,13 @@
 
 #define HTTP_MAX_PEM (1024 * 1024)
 #define HTTP_DRAIN_FACTOR 4 /* read at most this many times the cap before closing */
+/*
+ * Request line and headers, at most: past it a JSON 431 naming "headers". MHD's own
+ * limit (its connection memory, HTTP_CONN_MEMORY) is larger and answers its own 431
+ * page only to requests whose headers do not fit in it at all.
+ */
+#define HTTP_MAX_HEADER_BYTES (16 * 1024)
+#define HTTP_CONN_MEMORY      (64 * 1024)
 #define HTTP_CSP                                                                                   \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                \
@@ -137,6 +144,36 @@ static enum MHD_Result http_send_error(struct MHD_Connection *conn, enum ho_code
     return http_send(conn, &resp);
 }
 
+static enum MHD_Result http_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    size_t *total = cls;
+
+    (void)kind;
+    *total += strlen(key) + (value != NULL ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* A JSON 431 when the request line and headers are over HTTP_MAX_HEADER_BYTES; else MHD_NO. */
+static int http_headers_too_large(struct MHD_Connection *conn, const char *url,
+                                  enum MHD_Result *ret)
+{
+    struct api_response resp;
+    size_t total = strlen(url) + 16;
+    char msg[128];
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, http_count_header, &total);
+    if (total <= HTTP_MAX_HEADER_BYTES)
+        return 0;
+    snprintf(msg, sizeof(msg), "request line and headers too large (%zu bytes, at most %d)", total,
+             HTTP_MAX_HEADER_BYTES);
+    memset(&resp, 0, sizeof(resp));
+    api_error(&resp, HO_ETOOBIG, "headers", msg);
+    resp.status = MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+    *ret = http_send(conn, &resp);
+    return 1;
+}
+
 static void http_remote(struct MHD_Connection *conn, char *out, size_t n)
 {
     const union MHD_ConnectionInfo *ci;
@@ -219,8 +256,15 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     struct http_req *hr = *con_cls;
     const char *cl;
     uint64_t len;
+    enum MHD_Result ret;
 
     (void)version;
+    if (hr == NULL && http_headers_too_large(conn, url, &ret)) {
+        hr = xcalloc(1, sizeof(*hr));
+        *con_cls = hr;
+        hr->answered = 1;
+        return ret;
+    }
     if (hr == NULL && srv->client_ca != NULL && strcmp(url, "/healthz") != 0 &&
         http_client_cert_ok(conn) != 0) {
         hr = xcalloc(1, sizeof(*hr));
@@ -357,7 +401,7 @@ enum ho_code http_start(struct app *app, struct http_server **out, struct ho_err
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)app->cfg.threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)app->cfg.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
+        (size_t)HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv,
         MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         rc = ho_error_set(err, HO_EIO, "listen",
