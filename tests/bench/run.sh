@@ -20,6 +20,8 @@
 #   BENCH_FLEET=0             N > 0 adds a paced run with N agents connected (e.g. 10000,
 #                             the issue's fleet; about 15 s more to connect and enroll)
 #   BENCH_THREADS=2           loadgen worker threads
+#   BENCH_BATCH=100           runs per POST of the simulated agents (a real agent with 50
+#                             checks every 10 s sends about 5: it batches a second of runs)
 #   BENCH_PERF=0              1 profiles the server (perf record) in the last ingest round
 #                             and prints where its CPU time goes
 #   BENCH_DASHBOARD=1         0 skips the dashboard figures (tests/bench/dashboard.sh)
@@ -45,6 +47,7 @@ FULL=${BENCH_FULL:-1}
 PACED=${BENCH_PACED:-1}
 FLEET=${BENCH_FLEET:-0}
 THREADS=${BENCH_THREADS:-2}
+BATCH=${BENCH_BATCH:-100}
 PERF=${BENCH_PERF:-0}
 KEEP=${BENCH_KEEP:-0}
 FWD=${BENCH_FWD:-1}
@@ -168,10 +171,10 @@ LG_TIMEOUT=$((SECS + 200))
 PREFILL_TIMEOUT=$((600 + PREFILL / 5000))
 
 # ---------------------------------------------------------------------------
-section "reference: raw SQLite insert rate (runs table of schema/*.sql, batches of 100)"
+section "reference: raw SQLite insert rate (runs table of schema/*.sql, batches of $BATCH)"
 run_tee "$TMP/ref_sqlite.out" timeout $((PREFILL_TIMEOUT + ROUNDS * SECS + 60)) \
     "$BIN/ref_sqlite" --schema-dir "$ROOT/schema" --dir "$TMP" --prefill "$PREFILL" --agents 200 \
-    --seconds "$SECS" --rounds "$ROUNDS" || fail "ref_sqlite"
+    --batch "$BATCH" --seconds "$SECS" --rounds "$ROUNDS" || fail "ref_sqlite"
 REF_SQL=$(vals "$TMP/ref_sqlite.out" ref_sqlite rows_per_s | median)
 
 # ---------------------------------------------------------------------------
@@ -193,7 +196,7 @@ if [ "$FULL" = 1 ]; then
     section "reference: raw SQLite doing the server's work per run (run + state upsert + 5-6 points + last_seen), on a copy of the server database"
     cp "$DB" "$TMP/full.db" && { [ ! -f "$DB-wal" ] || cp "$DB-wal" "$TMP/full.db-wal"; } &&
         run_tee "$TMP/ref_full.out" timeout $((ROUNDS * SECS + 300)) "$BIN/ref_sqlite" \
-            --db "$TMP/full.db" --full --prefill 0 --agents 200 --seconds "$SECS" \
+            --db "$TMP/full.db" --full --prefill 0 --agents 200 --batch "$BATCH" --seconds "$SECS" \
             --rounds "$ROUNDS" || fail "ref_sqlite --full"
     rm -f "$TMP/full.db" "$TMP/full.db-wal" "$TMP/full.db-shm"
     REF_FULL=$(vals "$TMP/ref_full.out" ref_sqlite_full rows_per_s | median)
@@ -211,7 +214,7 @@ if wait_https "$MHD_PORT" 10; then
         say "-- round $r"
         run_tee "$TMP/ref_mhd.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" \
             --url "https://127.0.0.1:$MHD_PORT" --ca-file "$CA" --no-enroll --token bench \
-            --fixed-body --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" \
+            --fixed-body --batch "$BATCH" --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" \
             --label ref_mhd --pid "$MHD_PID" || fail "loadgen against ref_mhd"
         r=$((r + 1))
     done
@@ -223,7 +226,7 @@ MHD_PID=
 MHD_PPS=$(vals "$TMP/ref_mhd.out" ref_mhd posts_per_s | median)
 
 # ---------------------------------------------------------------------------
-section "server: healops-server, $AGENTS agents posting batches of 100 runs, closed loop"
+section "server: healops-server, $AGENTS agents posting batches of $BATCH runs, closed loop"
 PORT=$(free_port)
 URL=https://127.0.0.1:$PORT
 "$SERVER" --listen "127.0.0.1:$PORT" --db "$DB" --tls-cert "$TMP/server.pem" \
@@ -253,7 +256,7 @@ while [ $r -le "$ROUNDS" ]; do
     fi
     # shellcheck disable=SC2086
     run_tee "$TMP/ingest.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" --ca-file "$CA" \
-        $auth --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" --label ingest \
+        $auth --batch "$BATCH" --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" --label ingest \
         --name-prefix bench-agent --pid "$SERVER_PID" || fail "loadgen against the server"
     kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$TMP/server.log"; echo "bench: the server died"; exit 1; }
     if [ -n "$PERF_PID" ]; then
@@ -285,8 +288,8 @@ if [ "$PACED" = 1 ] && [ "$ING_RPS" != n/a ]; then
     PACE_RATE=$(awk -v r="$ING_RPS" 'BEGIN {printf "%d", r / 2}')
     section "server: paced at half the sustained rate ($PACE_RATE runs/s), latency without a queue"
     run_tee "$TMP/paced.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" --ca-file "$CA" \
-        --tokens "$TOKENS" --agents "$AGENTS" --threads "$THREADS" --seconds "$SECS" \
-        --rate "$PACE_RATE" --label paced --pid "$SERVER_PID" || fail "paced loadgen"
+        --tokens "$TOKENS" --batch "$BATCH" --agents "$AGENTS" --threads "$THREADS" \
+        --seconds "$SECS" --rate "$PACE_RATE" --label paced --pid "$SERVER_PID" || fail "paced loadgen"
 fi
 PACE_LINE=$(grep '^BENCH paced ' "$TMP/paced.out" 2>/dev/null || true)
 
@@ -294,7 +297,7 @@ FLEET_LINE=''
 if [ "$FLEET" -gt 0 ] && [ "$PACE_RATE" != n/a ]; then
     section "server: $FLEET agents connected, paced at $PACE_RATE runs/s in all"
     run_tee "$TMP/fleet.out" timeout $((LG_TIMEOUT + FLEET / 50)) "$BIN/loadgen" --url "$URL" \
-        --ca-file "$CA" --enroll-token "$ENROLL" --agents "$FLEET" --threads "$THREADS" \
+        --ca-file "$CA" --enroll-token "$ENROLL" --batch "$BATCH" --agents "$FLEET" --threads "$THREADS" \
         --seconds "$SECS" --rate "$PACE_RATE" --label fleet --name-prefix bench-fleet \
         --pid "$SERVER_PID" || fail "loadgen with $FLEET agents"
     FLEET_LINE=$(grep '^BENCH fleet ' "$TMP/fleet.out" || true)
@@ -498,8 +501,8 @@ EOF
                 SK_T0=$(proc_cpu_ticks "$SINK_PID")
                 W0=$(date +%s%N)
                 run_tee "$TMP/fwd.out" timeout "$LG_TIMEOUT" "$BIN/loadgen" --url "$URL" \
-                    --ca-file "$CA" --tokens "$TOKENS" --agents "$AGENTS" --threads "$THREADS" \
-                    --seconds "$SECS" --label fwd --pid "$SERVER_PID" ||
+                    --ca-file "$CA" --tokens "$TOKENS" --batch "$BATCH" --agents "$AGENTS" \
+                    --threads "$THREADS" --seconds "$SECS" --label fwd --pid "$SERVER_PID" ||
                     fail "loadgen against the server with forwarding and alerting"
                 W1=$(date +%s%N)
                 VM_T1=$(proc_cpu_ticks "$VM_PID")
@@ -567,7 +570,7 @@ section "dashboard: first overview page over 200,000 states (tests/bench/dashboa
 
 # ---------------------------------------------------------------------------
 section "summary (each figure the median of its own $ROUNDS rounds of ${SECS}s; prefill $PREFILL runs)"
-ING_EQ=$(awk -v p="$MHD_PPS" 'BEGIN {if (p != "n/a") printf "%.0f", p * 100; else print "n/a"}')
+ING_EQ=$(awk -v p="$MHD_PPS" -v b="$BATCH" 'BEGIN {if (p != "n/a") printf "%.0f", p * b; else print "n/a"}')
 printf '%-40s %s\n' "server ingest, runs/s sustained" "$ING_RPS  ($ING_PPS POST/s, $AGENTS agents, closed loop, errors $ING_ERR)"
 printf '%-40s %s\n' "  POST /runs latency ms" "p50 $ING_P50  p99 $ING_P99  p99.9 $ING_P999  max $ING_MAX"
 printf '%-40s %s\n' "  agents' other requests" "$(vals "$TMP/ingest.out" ingest heartbeats | awk '{s += $1} END {print s + 0}') heartbeats (every 30 s per agent), $(vals "$TMP/ingest.out" ingest polls | awk '{s += $1} END {print s + 0}') package polls (every 60 s, If-None-Match), $(vals "$TMP/ingest.out" ingest polls_304 | awk '{s += $1} END {print s + 0}') of them 304; poll p99 $(vals "$TMP/ingest.out" ingest poll_p99_ms | median) ms"
@@ -588,7 +591,7 @@ if [ "$FWD_RPS" != n/a ]; then
 fi
 printf '%-40s %s\n' "raw SQLite, runs only (rows/s)" "$REF_SQL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_SQL")"
 printf '%-40s %s\n' "raw SQLite, server's work (rows/s)" "$REF_FULL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_FULL")"
-printf '%-40s %s\n' "ref_mhd, POSTs of 100 runs per s" "$MHD_PPS (= $ING_EQ runs/s)   -> server/ref ratio $(ratio "$ING_PPS" "$MHD_PPS" 3)"
+printf '%-40s %s\n' "ref_mhd, POSTs of $BATCH runs per s" "$MHD_PPS (= $ING_EQ runs/s)   -> server/ref ratio $(ratio "$ING_PPS" "$MHD_PPS" 3)"
 if [ -n "$Q_WORST" ]; then
     printf '%-40s %s\n' "queries, worst p99 of all combinations" "$(kv "$Q_WORST" p99_ms) ms ($(kv "$Q_WORST" name))"
 fi
