@@ -37,7 +37,24 @@ struct graph_ctx {
     double vmin, vmax;   /* finite extremes of the values */
 };
 
-/* Copies s into out (n bytes) as printable UTF-8: controls become spaces, bad bytes '?'. */
+/*
+ * 1 when the valid sequence u of len bytes is a Unicode noncharacter (U+FDD0..U+FDEF,
+ * U+xFFFE, U+xFFFF): well-formed UTF-8 that cairo's text functions still refuse.
+ */
+static int graph_nonchar(const unsigned char *u, size_t len)
+{
+    unsigned cp = u[0] & (0x7fu >> len);
+    size_t i;
+
+    for (i = 1; i < len; i++)
+        cp = (cp << 6) | (u[i] & 0x3fu);
+    return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffeu) == 0xfffeu;
+}
+
+/*
+ * Copies s into out (n bytes) as printable UTF-8 that cairo accepts: controls become
+ * spaces, bad bytes and noncharacters '?'.
+ */
 static void graph_clean(const char *s, char *out, size_t n)
 {
     const unsigned char *u = (const unsigned char *)(s != NULL ? s : "");
@@ -48,6 +65,9 @@ static void graph_clean(const char *s, char *out, size_t n)
         if (len == 0) {
             out[o++] = '?';
             i++;
+        } else if (len > 1 && graph_nonchar(u + i, len)) {
+            out[o++] = '?';
+            i += len;
         } else if (len == 1) {
             out[o++] = u[i] < 0x20 || u[i] == 0x7f ? ' ' : (char)u[i];
             i++;

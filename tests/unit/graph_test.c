@@ -279,6 +279,10 @@ static void test_graph_sizes_are_clamped_and_titles_cleaned(void **state)
     s.title = NULL;
     img = draw(&s, GRAPH_WIDTH_DEFAULT, GRAPH_HEIGHT_DEFAULT);
     cairo_surface_destroy(img);
+    /* noncharacters are valid UTF-8 that cairo refuses (found by fuzz_query): still drawn */
+    s.title = "web01 nginx \xEF\xBF\xBF \xEF\xB7\x90 \xF0\xBF\xBF\xBF \xEF\xBF\xBE end";
+    img = draw(&s, GRAPH_WIDTH_DEFAULT, GRAPH_HEIGHT_DEFAULT);
+    cairo_surface_destroy(img);
 }
 
 /*
