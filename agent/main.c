@@ -201,14 +201,13 @@ static int agent_open_packages(struct agent *ag)
 
 #define AGENT_DEFAULT_TEST_USER "healops-test"
 
-static int agent_setup_user(struct agent *ag)
+static int agent_pick_test_user(struct agent *ag)
 {
     struct passwd *pw;
 
     memset(&ag->probe, 0, sizeof(ag->probe));
     ag->probe.node = ag->cfg.name;
     ag->probe.output_cap = (size_t)ag->cfg.output_cap;
-    probe_ctx_home(&ag->probe);
     if (geteuid() != 0)
         return 0;
     if (ag->cfg.test_user == NULL) {
@@ -233,6 +232,14 @@ static int agent_setup_user(struct agent *ag)
     ag->probe.drop_privs = 1;
     ag->probe.test_uid = pw->pw_uid;
     ag->probe.test_gid = pw->pw_gid;
+    return 0;
+}
+
+/* Who tests and stats run as, and that user's HOME, found once. */
+static int agent_setup_user(struct agent *ag)
+{
+    if (agent_pick_test_user(ag) != 0)
+        return -1;
     probe_ctx_home(&ag->probe);
     return 0;
 }

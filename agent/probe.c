@@ -143,14 +143,13 @@ static void probe_home_lookup(uid_t uid, char *out, size_t n)
 
 void probe_ctx_home(struct probe_ctx *ctx)
 {
-    probe_home_lookup(ctx->drop_privs ? ctx->test_uid : geteuid(), ctx->home, sizeof(ctx->home));
+    ctx->home_uid = ctx->drop_privs ? ctx->test_uid : geteuid();
+    probe_home_lookup(ctx->home_uid, ctx->home, sizeof(ctx->home));
 }
 
 void probe_home_for(const struct probe_ctx *ctx, uid_t uid, char *out, size_t n)
 {
-    int drop = ctx->drop_privs && geteuid() == 0;
-
-    if (ctx->home[0] != '\0' && uid == (drop ? ctx->test_uid : geteuid()))
+    if (ctx->home[0] != '\0' && uid == ctx->home_uid)
         snprintf(out, n, "%s", ctx->home);
     else
         probe_home_lookup(uid, out, n);

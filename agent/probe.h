@@ -17,7 +17,8 @@ struct probe_ctx {
     uid_t test_uid;
     gid_t test_gid;
     size_t output_cap;     /* bytes kept per stream, default 65536 */
-    char home[512];        /* HOME of tests and stats ("" = look it up each time) */
+    char home[512];        /* HOME of home_uid, the user of tests and stats ("" = not known) */
+    uid_t home_uid;
 };
 
 /*
@@ -27,7 +28,7 @@ struct probe_ctx {
  */
 void probe_ctx_home(struct probe_ctx *ctx);
 
-/* HOME for a child of uid: ctx->home for the tests' user, else looked up. */
+/* HOME for a child of uid: ctx->home when uid is home_uid, else looked up. */
 void probe_home_for(const struct probe_ctx *ctx, uid_t uid, char *out, size_t n);
 
 /*
