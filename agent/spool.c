@@ -502,14 +502,17 @@ out:
 
 void spool_close(struct spool *sp)
 {
+    struct ho_error err;
     size_t i, j;
 
     if (sp == NULL)
         return;
-    if (sp->dirfd >= 0 && sp->unsynced && fsync(sp->dirfd) != 0)
-        log_warnx("spool: cannot fsync %s: %s", sp->dir, strerror(errno));
-    if (sp->dirfd >= 0)
+    if (sp->dirfd >= 0) {
+        ho_error_clear(&err);
+        if (spool_sync(sp, &err) != HO_OK)
+            log_warnx("%s", err.msg);
         close(sp->dirfd);
+    }
     for (i = 0; i < sp->nkinds; i++) {
         for (j = 0; j < sp->kinds[i].n; j++)
             free(sp->kinds[i].e[sp->kinds[i].head + j].id);
