@@ -293,12 +293,11 @@ static void *daemon_worker(void *arg)
         j->next_ms = clock_mono_ms() + (int64_t)j->interval_s * 1000;
         if (j->next_ms < d->sched_at)
             pthread_cond_signal(&d->sched);
-        /* the sender wakes for the first item (to time the delay) and for urgent ones */
-        if (d->spooled++ == 0 || (urgent && !d->urgent)) {
-            if (d->spooled == 1)
-                d->first_spooled_ms = clock_mono_ms();
+        /* the sender wakes for the first item (to time the delay) and the first urgent one */
+        if (d->spooled++ == 0)
+            d->first_spooled_ms = clock_mono_ms();
+        if (d->spooled == 1 || (urgent && !d->urgent))
             pthread_cond_broadcast(&d->sendable);
-        }
         d->urgent |= urgent;
     }
     pthread_mutex_unlock(&d->lock);
