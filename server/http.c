@@ -247,6 +247,15 @@ static int http_client_cert_ok(struct MHD_Connection *conn)
     return 0;
 }
 
+/* A request answered before its body: what follows of it is read and dropped. */
+static void http_req_answered(void **con_cls)
+{
+    struct http_req *hr = xcalloc(1, sizeof(*hr));
+
+    hr->answered = 1;
+    *con_cls = hr;
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -260,16 +269,12 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
 
     (void)version;
     if (hr == NULL && http_headers_too_large(conn, url, &ret)) {
-        hr = xcalloc(1, sizeof(*hr));
-        *con_cls = hr;
-        hr->answered = 1;
+        http_req_answered(con_cls);
         return ret;
     }
     if (hr == NULL && srv->client_ca != NULL && strcmp(url, "/healthz") != 0 &&
         http_client_cert_ok(conn) != 0) {
-        hr = xcalloc(1, sizeof(*hr));
-        *con_cls = hr;
-        hr->answered = 1;
+        http_req_answered(con_cls);
         return http_send_error(conn, HO_EPERM,
                                "a client certificate signed by the configured CA is required");
     }
