@@ -26,11 +26,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -253,8 +253,8 @@ static void runner_paths_free(char **paths)
 }
 
 /* Child: reports the failed stage and errno to the parent and exits 127. */
-RUNNER_CHILD_FN __attribute__((noreturn)) static void runner_child_fail(const struct runner_prep *p,
-                                                        enum runner_stage stage)
+RUNNER_CHILD_FN __attribute__((noreturn))
+static void runner_child_fail(const struct runner_prep *p, enum runner_stage stage)
 {
     struct runner_failure f;
     ssize_t n;
@@ -267,7 +267,8 @@ RUNNER_CHILD_FN __attribute__((noreturn)) static void runner_child_fail(const st
 }
 
 /* Child: closes every fd above stderr except keep. */
-RUNNER_CHILD_FN static void runner_child_close_fds(int keep, int maxfd)
+RUNNER_CHILD_FN
+static void runner_child_close_fds(int keep, int maxfd)
 {
     int fd;
 
@@ -280,7 +281,8 @@ RUNNER_CHILD_FN static void runner_child_close_fds(int keep, int maxfd)
 }
 
 /* Child: setgroups, setresgid, setresuid, then checks they hold and cannot be undone. */
-RUNNER_CHILD_FN static void runner_child_drop(const struct runner_spec *spec, const struct runner_prep *p)
+RUNNER_CHILD_FN
+static void runner_child_drop(const struct runner_spec *spec, const struct runner_prep *p)
 {
     uid_t ru, eu, su;
     gid_t rg, eg, sg;
@@ -306,8 +308,8 @@ RUNNER_CHILD_FN static void runner_child_drop(const struct runner_spec *spec, co
 }
 
 /* Child: execve each candidate; keeps EACCES over ENOENT as execvp does. */
-RUNNER_CHILD_FN __attribute__((noreturn)) static void runner_child_exec(const struct runner_spec *spec,
-                                                        const struct runner_prep *p)
+RUNNER_CHILD_FN __attribute__((noreturn))
+static void runner_child_exec(const struct runner_spec *spec, const struct runner_prep *p)
 {
     int saved = ENOENT, eacces = 0;
     size_t i;
@@ -326,8 +328,8 @@ RUNNER_CHILD_FN __attribute__((noreturn)) static void runner_child_exec(const st
 }
 
 /* Child, after the clone: async-signal-safe calls only, nothing written but its stack. */
-RUNNER_CHILD_FN __attribute__((noreturn)) static void runner_child(const struct runner_spec *spec,
-                                                   const struct runner_prep *p)
+RUNNER_CHILD_FN __attribute__((noreturn))
+static void runner_child(const struct runner_spec *spec, const struct runner_prep *p)
 {
     sigset_t none;
     int sig;
@@ -353,7 +355,8 @@ struct runner_child_arg {
     const struct runner_prep *prep;
 };
 
-RUNNER_CHILD_FN static int runner_child_main(void *arg)
+RUNNER_CHILD_FN
+static int runner_child_main(void *arg)
 {
     const struct runner_child_arg *a = arg;
 

@@ -476,10 +476,10 @@ void store_cursor_make(char kind, const int64_t *v, int nv, char out[STORE_CURSO
 
 /*
  * Reads a cursor of this kind with nv non-negative numbers. Only the exact text
- * cursor_make would write is accepted (no signs, zeros or other spellings).
+ * store_cursor_make would write is accepted (no signs, zeros or other spellings).
  */
 enum ho_code store_cursor_parse(const char *cursor, char kind, int64_t *v, int nv,
-                                        struct ho_error *err)
+                                struct ho_error *err)
 {
     char text[64], again[STORE_CURSOR_LEN], *p, *colon;
     int i;
