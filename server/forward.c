@@ -3,8 +3,9 @@
  * INTEGRATIONS.md sections 0 and 12).
  *
  * Each forwarder reads the points after its delivered_seq, in seq order and
- * batch_size at a time, encodes them for its target and sends them. 2xx (or,
- * for Graphite, the peer closing after reading it all) moves delivered_seq and
+ * about batch_size at a time (a run's points share one seq and come whole),
+ * encodes them for its target and sends them. 2xx (or, for Graphite, the peer
+ * closing after reading it all) moves delivered_seq and
  * the counters in one store statement. A transient failure (network, timeout,
  * 5xx, 429, 408, 401/403) is retried with the same batch after an exponential
  * backoff with equal jitter (1 s doubling to max_backoff, at least Retry-After);
@@ -371,11 +372,12 @@ static int fwd_batch(struct fwd_worker *w, const struct point *p, size_t n, size
     enum fwd_verdict v;
     unsigned attempt = 0;
     int64_t upto = p[n - 1].seq, delay;
+    int splittable = p[0].seq != upto; /* one outbox row (a run's points) is not split */
     enum ho_code rc;
 
     rc = fwd_encode(w, p, n, body);
     if (rc != HO_OK) {
-        if (n > 1) {
+        if (splittable) {
             *batch = n / 2;
             return 0;
         }
@@ -392,7 +394,7 @@ static int fwd_batch(struct fwd_worker *w, const struct point *p, size_t n, size
                 *batch = *batch * 2 < w->t->batch_size ? *batch * 2 : w->t->batch_size;
             return 0;
         }
-        if (v == FWD_SPLIT && n > 1) {
+        if (v == FWD_SPLIT && splittable) {
             fwd_log_failure(w, "batch too large, halving it", a.error);
             fwd_failed(w, a.error);
             *batch = n / 2;

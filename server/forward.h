@@ -73,7 +73,7 @@ struct forward_status {
     enum forward_type type;
     char *target;               /* owned: URL or host:port, never with a secret */
     int64_t delivered_seq;      /* every point with seq <= this is delivered or dropped */
-    int64_t pending;            /* points not yet delivered */
+    int64_t pending;            /* outbox rows not yet delivered (a run's points are one) */
     int64_t oldest_pending_ms;  /* measurement time of the first pending point, 0 = none */
     int64_t delivered;          /* points delivered, total (kept across restarts) */
     int64_t dropped;            /* points refused for good by the target, total */

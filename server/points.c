@@ -74,9 +74,7 @@ const char *points_tag(const struct point *p, const char *key)
     return NULL;
 }
 
-/* A new point at the end of l, with room for up to maxtags tags. */
-static struct point *point_new(struct point_list *l, const char *name, const char *check,
-                               int64_t ts_ms, double value, size_t maxtags)
+struct point *point_list_add(struct point_list *l)
 {
     struct point *p;
 
@@ -86,6 +84,15 @@ static struct point *point_new(struct point_list *l, const char *name, const cha
     }
     p = &l->v[l->n++];
     memset(p, 0, sizeof(*p));
+    return p;
+}
+
+/* A new point at the end of l, with room for up to maxtags tags. */
+static struct point *point_new(struct point_list *l, const char *name, const char *check,
+                               int64_t ts_ms, double value, size_t maxtags)
+{
+    struct point *p = point_list_add(l);
+
     p->name = xstrdup(name);
     p->check = xstrdup(check);
     p->ts_ms = ts_ms;

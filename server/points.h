@@ -54,6 +54,8 @@ struct point_list {
 void point_cleanup(struct point *p);
 /* Frees every point and the array; the list is empty and reusable afterwards. */
 void point_list_cleanup(struct point_list *l);
+/* A new zeroed point at the end of l (the list grows as needed). */
+struct point *point_list_add(struct point_list *l);
 /* Frees an array of n points (as store_points_after returns); NULL is accepted. */
 void points_free(struct point *p, size_t n);
 

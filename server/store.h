@@ -91,8 +91,8 @@ enum store_insert { STORE_INSERT_ACCEPTED = 0, STORE_INSERT_DUPLICATE };
  * Inserts n valid runs of one agent in one transaction, idempotent on run id
  * (a known id is a duplicate and changes nothing), updates the agent's last_seen
  * and the state of each agent x check when the run is newer than the one held.
- * Each accepted run's points (points.h, points_from_run) go in the same
- * transaction, so a duplicate adds none. results[i] says what happened to runs[i]. Commits before returning HO_OK;
+ * Each accepted run gets its one outbox row (its points, points_from_run) in the
+ * same transaction, so a duplicate adds none. results[i] says what happened to runs[i]. Commits before returning HO_OK;
  * on failure nothing is stored.
  */
 enum ho_code store_runs_insert(struct store *st, const char *agent_id,
@@ -113,8 +113,10 @@ enum ho_code store_metrics_insert(struct store *st, const char *agent_id, const 
 struct point;
 
 /*
- * Up to limit points with seq > after_seq, in seq order, into a new array *out
- * of *n (caller frees with points_free; NULL and 0 when none).
+ * About limit points with seq > after_seq, in seq order, into a new array *out
+ * of *n (caller frees with points_free; NULL and 0 when none). A run's outbox
+ * row becomes all of the run's points, each with that row's seq, and is never
+ * cut: *n may pass limit by the last run's points.
  */
 enum ho_code store_points_after(struct store *st, int64_t after_seq, size_t limit,
                                 struct point **out, size_t *n) HO_WUR;
@@ -136,7 +138,7 @@ struct store_forwarder {
     char *last_error;           /* owned, NULL = none ever */
     int64_t last_attempt_at_ms; /* 0 = never */
     int64_t last_success_at_ms; /* 0 = never */
-    int64_t pending;            /* points after delivered_seq (see store_forwarder_get) */
+    int64_t pending;            /* outbox rows after delivered_seq (a run's points are one) */
     int64_t oldest_pending_ms;  /* ts of the first pending point, 0 = none */
 };
 

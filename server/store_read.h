@@ -98,12 +98,12 @@ enum ho_code store_read_series(struct store_read *r, int64_t agent_rowid, const 
                                struct ho_error *err) HO_WUR;
 
 /*
- * Test helper: inserts one point row (as the ingest does) into the database
- * file at path for the agent with this id or name; a separate read-write
- * connection, opened and closed here. tags_json NULL means "{}".
+ * Test helper: inserts one ok run of check started at ts_ms (outcome ok,
+ * duration 0) whose only metric is name = value, straight into the runs table
+ * of the database file at path, for the agent with this id or name; a separate
+ * read-write connection, opened and closed here.
  */
-enum ho_code store_read_test_insert_point(const char *path, const char *agent, const char *check,
-                                          const char *name, int64_t ts_ms, double value,
-                                          const char *tags_json) HO_WUR;
+enum ho_code store_read_test_insert_run(const char *path, const char *agent, const char *check,
+                                        const char *name, int64_t ts_ms, double value) HO_WUR;
 
 #endif

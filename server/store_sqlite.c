@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
+#include "points.h"
 #include "store.h"
 #include "store_sqlite_impl.h"
 
@@ -100,9 +101,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO runs (id, agent, package, version, check_name, started_at, duration_ms, "
         "manual, operator, interval_s, test_status, test_exit, test_output, test_ms, "
         "repair_status, repair_exit, repair_output, repair_ms, retest_status, retest_exit, "
-        "retest_output, retest_ms, outcome, metrics, received_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-        "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
-        "?24, ?25) ON CONFLICT (id) DO NOTHING",
+        "retest_output, retest_ms, outcome, metrics, received_at, environment, tags) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+        "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) ON CONFLICT (id) DO NOTHING",
     /* Only a run at least as new as the one held replaces it; ?12 is 1 when it failed. */
     [ST_STATE_UPSERT] =
         "INSERT INTO state (agent, check_name, package, run_id, outcome, test_status, "
@@ -135,12 +136,18 @@ enum {
     RP_LIMIT
 };
 
-static const char runs_head[] =
-    "SELECT r.seq, r.id, a.uid, a.name, r.package, r.version, r.check_name, r.started_at, "
-    "r.duration_ms, r.manual, r.operator, r.interval_s, r.test_status, r.test_exit, "
-    "r.test_output, r.test_ms, r.repair_status, r.repair_exit, r.repair_output, r.repair_ms, "
-    "r.retest_status, r.retest_exit, r.retest_output, r.retest_ms, r.outcome, r.metrics, "
-    "r.received_at FROM runs r CROSS JOIN agents a ON a.id = r.agent WHERE 1";
+/* The columns run_from_row reads, in its order. */
+#define RUNS_COLS                                                                                  \
+    "SELECT r.seq, r.id, a.uid, a.name, r.package, r.version, r.check_name, r.started_at, "       \
+    "r.duration_ms, r.manual, r.operator, r.interval_s, r.test_status, r.test_exit, "             \
+    "r.test_output, r.test_ms, r.repair_status, r.repair_exit, r.repair_output, r.repair_ms, "    \
+    "r.retest_status, r.retest_exit, r.retest_output, r.retest_ms, r.outcome, r.metrics, "        \
+    "r.received_at"
+static const char runs_head[] = RUNS_COLS " FROM runs r CROSS JOIN agents a ON a.id = r.agent "
+                                          "WHERE 1";
+/* One run with what its points need besides (columns 27 and 28), by seq. */
+static const char run_by_seq[] = RUNS_COLS ", r.environment, r.tags FROM runs r "
+                                           "CROSS JOIN agents a ON a.id = r.agent WHERE r.seq = ?1";
 /* CROSS JOIN keeps runs the outer loop, so the index gives the order and LIMIT stops early. */
 static const char runs_tail[] = " ORDER BY r.started_at DESC, r.seq DESC LIMIT ?9";
 static const char *const runs_frag[] = {
@@ -1069,21 +1076,33 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
     return store_stmt_exec(st, s, "update state last_ok_at");
 }
 
-static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const char *node,
-                                      const struct run *r, int64_t now_ms, struct buf *mj,
+/* The run's metrics (into mj) and package tags (into tj) as JSON text, "" for none. */
+static enum ho_code HO_WUR run_json_cols(const struct run *r, struct buf *mj, struct buf *tj)
+{
+    enum ho_code rc = HO_OK;
+
+    buf_reset(mj);
+    buf_reset(tj);
+    if (r->nmetrics > 0)
+        rc = run_metrics_to_json(r->metrics, r->nmetrics, mj);
+    if (rc == HO_OK && r->ntags > 0)
+        rc = points_tags_to_json(r->tags, r->ntags, tj);
+    if (rc != HO_OK)
+        log_warnx("store: run %s: metrics or tags do not serialise: %s", r->id, ho_code_str(rc));
+    return rc;
+}
+
+static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const struct run *r,
+                                      int64_t now_ms, struct buf *mj, struct buf *tj,
                                       enum store_insert *res)
 {
     sqlite3_stmt *s = st->s[ST_RUN_INSERT];
     enum ho_code rc;
+    int64_t seq;
 
-    buf_reset(mj);
-    if (r->nmetrics > 0) {
-        rc = run_metrics_to_json(r->metrics, r->nmetrics, mj);
-        if (rc != HO_OK) {
-            log_warnx("store: run %s: metrics do not serialise: %s", r->id, ho_code_str(rc));
-            return rc;
-        }
-    }
+    rc = run_json_cols(r, mj, tj);
+    if (rc != HO_OK)
+        return rc;
     store_bind_text(s, 1, r->id);
     sqlite3_bind_int64(s, 2, agent);
     store_bind_text(s, 3, r->package);
@@ -1100,6 +1119,8 @@ static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const cha
     sqlite3_bind_int(s, 23, (int)r->outcome);
     store_bind_text(s, 24, r->nmetrics > 0 ? mj->data : NULL);
     sqlite3_bind_int64(s, 25, now_ms);
+    store_bind_text(s, 26, r->environment);
+    store_bind_text(s, 27, r->ntags > 0 ? tj->data : NULL);
     rc = store_stmt_exec(st, s, "insert run");
     if (rc != HO_OK)
         return rc;
@@ -1108,26 +1129,10 @@ static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const cha
         return HO_OK;
     }
     *res = STORE_INSERT_ACCEPTED;
+    seq = sqlite3_last_insert_rowid(st->db); /* before the state upsert moves it */
     rc = state_update(st, agent, r);
     if (rc == HO_OK)
-        rc = store_points_insert_run(st, agent, node, r, now_ms);
-    return rc;
-}
-
-/* The name of the agent with rowid agent (a new string; caller frees). */
-static enum ho_code HO_WUR agent_name(struct store *st, int64_t agent, char **out)
-{
-    sqlite3_stmt *s = st->s[ST_AGENT_NAME_BY_ID];
-    enum ho_code rc = HO_OK;
-    int r;
-
-    sqlite3_bind_int64(s, 1, agent);
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW)
-        *out = store_col_dup(s, 0);
-    else
-        rc = r == SQLITE_DONE ? HO_ENOENT : store_fail(st, NULL, "agent name");
-    store_stmt_done(s);
+        rc = store_points_insert_run(st, agent, r, seq);
     return rc;
 }
 
@@ -1135,24 +1140,22 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
                                const struct run *const *runs, size_t n, int64_t now_ms,
                                enum store_insert *results)
 {
-    struct buf mj;
+    struct buf mj, tj;
     int64_t agent = 0;
-    char *node = NULL;
     sqlite3_stmt *s;
     enum ho_code rc;
     size_t i;
 
     buf_init(&mj, STORE_METRICS_JSON_MAX);
+    buf_init(&tj, POINTS_TAGS_JSON_MAX);
     store_lock(st);
     rc = lookup_id(st, ST_AGENT_ID_BY_UID, agent_id, &agent, NULL);
     if (rc == HO_ENOENT)
         log_warnx("store: runs from unknown agent %s", agent_id);
     if (rc == HO_OK)
         rc = store_tx_begin(st);
-    if (rc == HO_OK)
-        rc = agent_name(st, agent, &node);
     for (i = 0; rc == HO_OK && i < n; i++)
-        rc = run_insert(st, agent, node, runs[i], now_ms, &mj, &results[i]);
+        rc = run_insert(st, agent, runs[i], now_ms, &mj, &tj, &results[i]);
     if (rc == HO_OK) {
         s = st->s[ST_AGENT_SEEN];
         sqlite3_bind_int64(s, 1, agent);
@@ -1164,8 +1167,8 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
     if (rc != HO_OK)
         store_tx_rollback(st);
     store_unlock(st);
-    free(node);
     buf_cleanup(&mj);
+    buf_cleanup(&tj);
     return rc;
 }
 
@@ -1242,6 +1245,39 @@ static enum ho_code HO_WUR run_from_row(sqlite3_stmt *s, struct run *r, struct h
         }
     }
     r->received_at_ms = sqlite3_column_int64(s, 26);
+    return rc;
+}
+
+enum ho_code store_run_by_seq(struct store *st, int64_t run_seq, struct run *r)
+{
+    const unsigned char *tags;
+    struct ho_error err;
+    sqlite3_stmt *s;
+    enum ho_code rc;
+    int step;
+
+    memset(r, 0, sizeof(*r));
+    rc = store_stmt(st, run_by_seq, &s);
+    if (rc != HO_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, run_seq);
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        rc = run_from_row(s, r, &err) == HO_OK ? HO_OK : HO_EINVAL;
+        r->environment = store_col_dup(s, 27);
+        tags = sqlite3_column_text(s, 28);
+        if (rc == HO_OK && tags != NULL &&
+            points_tags_parse((const char *)tags, (size_t)sqlite3_column_bytes(s, 28), &r->tags,
+                              &r->ntags) != HO_OK) {
+            log_warnx("store: run %s: stored package tags do not parse", r->id);
+            rc = HO_EINVAL;
+        }
+    } else {
+        rc = step == SQLITE_DONE ? HO_ENOENT : store_fail(st, NULL, "read run by seq");
+    }
+    store_stmt_done(s);
+    if (rc != HO_OK)
+        run_cleanup(r);
     return rc;
 }
 

@@ -64,10 +64,20 @@ enum ho_code store_agent_rowid(struct store *st, const char *id_or_name, int64_t
                                struct ho_error *err) HO_WUR;
 
 /*
- * store_sqlite_points.c: inserts the points derived from run r (points.h) of the
- * agent with rowid agent and name node, inside the caller's transaction.
+ * store_sqlite_points.c: inserts the outbox row (schema/006_run_points.sql) that
+ * stands for the points of the run just stored with seq run_seq (points.h
+ * points_from_run), inside the caller's transaction.
  */
-enum ho_code store_points_insert_run(struct store *st, int64_t agent, const char *node,
-                                     const struct run *r, int64_t now_ms) HO_WUR;
+enum ho_code store_points_insert_run(struct store *st, int64_t agent, const struct run *r,
+                                     int64_t run_seq) HO_WUR;
+
+/*
+ * store_sqlite.c: the stored run with seq run_seq into *r as points_from_run
+ * needs it (environment, package tags and metrics included; agent_name is the
+ * node). Lock held. HO_ENOENT when it is gone (pruned), HO_EINVAL when its stored
+ * metrics or tags do not parse (logged), HO_EDB on a database error; on any error r
+ * is clean.
+ */
+enum ho_code store_run_by_seq(struct store *st, int64_t run_seq, struct run *r) HO_WUR;
 
 #endif

@@ -1,9 +1,11 @@
 /*
- * The SQLite backend of store.h for metric points (schema/002_points.sql):
- * points of runs and stat batches, the forwarders' reads of the outbox and
- * their progress, and pruning.
+ * The SQLite backend of store.h for metric points (schema/002_points.sql,
+ * 006_run_points.sql): points of runs and stat batches, the forwarders' reads
+ * of the outbox and their progress, and pruning.
  *
- * `points` is both the outbox and the series history. seq is the rowid and
+ * `points` is the forwarders' outbox. A stat batch's points are a row each; a
+ * run's are one row (run = its seq) that store_points_after turns back into
+ * them, all with that row's seq, from the run itself. seq is the rowid and
  * every store call holds the store lock for its whole transaction, so a reader
  * never sees a seq that a later commit could still fill in below it: reading
  * "seq > delivered ORDER BY seq" loses nothing and repeats nothing. seq is an
@@ -28,8 +30,12 @@ static const char sql_point_insert[] =
     "INSERT INTO points (agent, check_name, name, ts, value, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char sql_batch_insert[] = "INSERT INTO metric_batches (id, agent, received_at) "
                                        "VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING";
-static const char sql_points_after[] = "SELECT seq, check_name, name, ts, value, tags FROM points "
-                                       "WHERE seq > ?1 ORDER BY seq LIMIT ?2";
+/* The row that stands for a run's points (schema/006_run_points.sql). */
+static const char sql_run_row_insert[] =
+    "INSERT INTO points (agent, check_name, name, ts, value, tags, run) "
+    "VALUES (?1, ?2, '', ?3, 0, '{}', ?4)";
+static const char sql_points_after[] = "SELECT seq, check_name, name, ts, value, tags, run "
+                                       "FROM points WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 /* By the ts index: old points are few and mostly delivered; a scan by seq would walk the
  * whole recent window each time. */
 static const char sql_prune[] =
@@ -96,20 +102,20 @@ static enum ho_code HO_WUR points_insert(struct store *st, int64_t agent,
     return rc;
 }
 
-enum ho_code store_points_insert_run(struct store *st, int64_t agent, const char *node,
-                                     const struct run *r, int64_t now_ms)
+enum ho_code store_points_insert_run(struct store *st, int64_t agent, const struct run *r,
+                                     int64_t run_seq)
 {
-    struct point_list l = {0};
-    struct buf tj;
+    sqlite3_stmt *s;
     enum ho_code rc;
 
-    (void)now_ms;
-    buf_init(&tj, POINTS_TAGS_JSON_MAX);
-    points_from_run(r, node, &l);
-    rc = points_insert(st, agent, &l, &tj);
-    point_list_cleanup(&l);
-    buf_cleanup(&tj);
-    return rc;
+    rc = store_stmt(st, sql_run_row_insert, &s);
+    if (rc != HO_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, agent);
+    store_bind_text(s, 2, r->check);
+    sqlite3_bind_int64(s, 3, r->started_at_ms);
+    sqlite3_bind_int64(s, 4, run_seq);
+    return store_stmt_exec(st, s, "insert run outbox row");
 }
 
 /* The rowid and name (new string) of the agent with uid; HO_ENOENT when unknown. */
@@ -208,9 +214,10 @@ out:
     return rc;
 }
 
-/* Fills p from a row of sql_points_after. */
-static void point_from_row(sqlite3_stmt *s, struct point *p)
+/* Appends the point of a row of sql_points_after to l. */
+static void point_from_row(sqlite3_stmt *s, struct point_list *l)
 {
+    struct point *p = point_list_add(l);
     const unsigned char *tags;
 
     p->seq = sqlite3_column_int64(s, 0);
@@ -226,12 +233,40 @@ static void point_from_row(sqlite3_stmt *s, struct point *p)
                   p->seq);
 }
 
+/*
+ * Appends the points of the run that outbox row seq stands for to l, each
+ * with that seq. A run pruned meanwhile has none; a run that no longer reads
+ * is logged and skipped (the forwarder must not stall on it).
+ */
+static enum ho_code HO_WUR points_of_run(struct store *st, int64_t seq, int64_t run_seq,
+                                         struct point_list *l)
+{
+    struct run r;
+    enum ho_code rc;
+    size_t first = l->n, i;
+
+    rc = store_run_by_seq(st, run_seq, &r);
+    if (rc == HO_ENOENT)
+        return HO_OK;
+    if (rc == HO_EINVAL) {
+        log_warnx("store: outbox row %" PRId64 ": run %" PRId64 " does not read; skipped", seq,
+                  run_seq);
+        return HO_OK;
+    }
+    if (rc != HO_OK)
+        return rc;
+    points_from_run(&r, r.agent_name, l);
+    for (i = first; i < l->n; i++)
+        l->v[i].seq = seq;
+    run_cleanup(&r);
+    return HO_OK;
+}
+
 enum ho_code store_points_after(struct store *st, int64_t after_seq, size_t limit,
                                 struct point **out, size_t *n)
 {
-    struct point *v = NULL;
+    struct point_list l = {0};
     sqlite3_stmt *s;
-    size_t count = 0;
     enum ho_code rc;
     int r = SQLITE_DONE;
 
@@ -244,20 +279,24 @@ enum ho_code store_points_after(struct store *st, int64_t after_seq, size_t limi
     if (rc == HO_OK) {
         sqlite3_bind_int64(s, 1, after_seq);
         sqlite3_bind_int64(s, 2, (int64_t)limit);
-        v = xcalloc(limit, sizeof(*v));
-        while (count < limit && (r = sqlite3_step(s)) == SQLITE_ROW)
-            point_from_row(s, &v[count++]);
-        if (r != SQLITE_ROW && r != SQLITE_DONE)
+        while (rc == HO_OK && l.n < limit && (r = sqlite3_step(s)) == SQLITE_ROW) {
+            if (sqlite3_column_type(s, 6) == SQLITE_NULL)
+                point_from_row(s, &l);
+            else
+                rc = points_of_run(st, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 6),
+                                   &l);
+        }
+        if (rc == HO_OK && r != SQLITE_ROW && r != SQLITE_DONE)
             rc = store_fail(st, NULL, "read points");
         store_stmt_done(s);
     }
     store_unlock(st);
-    if (rc != HO_OK || count == 0) {
-        points_free(v, count);
+    if (rc != HO_OK || l.n == 0) {
+        point_list_cleanup(&l);
         return rc;
     }
-    *out = v;
-    *n = count;
+    *out = l.v;
+    *n = l.n;
     return HO_OK;
 }
 

@@ -5,11 +5,13 @@
  * block each other). Every value is bound (https://sqlite.org/c3ref/stmt.html);
  * statements are prepared on first use and kept until the connection closes.
  *
- * Series come from points_series (agent, check_name, name, ts): the newest
- * points of a window are one backwards range scan stopped by LIMIT, and the
- * metric names of a check are found by skipping through that index (one seek
- * per distinct name, https://sqlite.org/lang_with.html), not by reading every
- * point of the check.
+ * Series come from the runs of the check (schema/006_run_points.sql): one
+ * backwards range scan of runs_agent_check (agent, check_name, started_at)
+ * stopped by LIMIT, the value taken from the run's columns (healops.check.*,
+ * healops.repair, as points_from_run makes them) or, for the check's own
+ * metrics, from its metrics JSON (json_each). Which metrics a check has is
+ * read from its newest SERIES_NAMES_RUNS runs, so it costs the same however
+ * long the history is.
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -17,12 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
+#include "points.h"
+#include "run.h"
 #include "store_read.h"
 #include "store_read_impl.h"
 
 #define STORE_READ_BUSY_MS 5000
+#define SERIES_NAMES_RUNS  "1000" /* newest runs of a check whose metric names are listed */
 
 enum read_stmt {
     RS_AGENT_COUNTS,
@@ -32,9 +38,26 @@ enum read_stmt {
     RS_CHECK_KNOWN,
     RS_METRIC_NAMES,
     RS_METRIC_KNOWN,
-    RS_SERIES,
+    RS_SERIES_OUTCOME,
+    RS_SERIES_DURATION,
+    RS_SERIES_REPAIR,
+    RS_SERIES_METRIC,
     RS_COUNT
 };
+
+/* The newest runs of agent ?1 x check ?2, by runs_agent_check backwards. */
+#define RECENT_RUNS                                                                                \
+    "WITH recent AS (SELECT metrics, repair_status FROM runs WHERE agent = ?1 "                    \
+    "AND check_name = ?2 ORDER BY started_at DESC LIMIT " SERIES_NAMES_RUNS ") "
+/* A series, newest first: column 0 the run's started_at, then the value. */
+#define SERIES_HEAD "SELECT r.started_at, "
+#define SERIES_FROM                                                                                \
+    " FROM runs r WHERE r.agent = ?1 AND r.check_name = ?2 AND r.started_at >= ?3 "                \
+    "AND r.started_at < ?4"
+#define SERIES_FROM_METRICS                                                                        \
+    " FROM runs r CROSS JOIN json_each(r.metrics) j WHERE r.agent = ?1 AND r.check_name = ?2 "     \
+    "AND r.started_at >= ?3 AND r.started_at < ?4 AND r.metrics IS NOT NULL"
+#define SERIES_TAIL " ORDER BY r.started_at DESC, r.seq DESC LIMIT ?5"
 
 static const char *const read_sql[RS_COUNT] = {
     [RS_AGENT_COUNTS] = "SELECT count(*), coalesce(sum(last_seen IS NULL OR last_seen < ?1), 0) "
@@ -46,18 +69,32 @@ static const char *const read_sql[RS_COUNT] = {
     [RS_AGENT_BY_UID] = "SELECT id, uid, name FROM agents WHERE uid = ?1",
     [RS_AGENT_BY_NAME] = "SELECT id, uid, name FROM agents WHERE name = ?1",
     [RS_CHECK_KNOWN] = "SELECT EXISTS (SELECT 1 FROM state WHERE agent = ?1 AND check_name = ?2) "
-                       "OR EXISTS (SELECT 1 FROM points WHERE agent = ?1 AND check_name = ?2)",
-    [RS_METRIC_NAMES] =
-        "WITH RECURSIVE m(name) AS ("
-        " SELECT (SELECT min(name) FROM points WHERE agent = ?1 AND check_name = ?2)"
-        " UNION ALL"
-        " SELECT (SELECT min(name) FROM points WHERE agent = ?1 AND check_name = ?2"
-        " AND name > m.name) FROM m WHERE m.name IS NOT NULL)"
-        " SELECT name FROM m WHERE name IS NOT NULL LIMIT ?3",
-    [RS_METRIC_KNOWN] = "SELECT 1 FROM points WHERE agent = ?1 AND check_name = ?2 "
-                        "AND name = ?3 LIMIT 1",
-    [RS_SERIES] = "SELECT ts, value FROM points WHERE agent = ?1 AND check_name = ?2 "
-                  "AND name = ?3 AND ts >= ?4 AND ts < ?5 ORDER BY ts DESC, seq DESC LIMIT ?6",
+                       "OR EXISTS (SELECT 1 FROM runs WHERE agent = ?1 AND check_name = ?2)",
+    /* ?3 limit, ?4 REPAIR_STATUS_SUPPRESSED */
+    [RS_METRIC_NAMES] = RECENT_RUNS "SELECT name FROM ("
+                        " SELECT json_extract(j.value, '$.name') AS name"
+                        " FROM recent CROSS JOIN json_each(recent.metrics) j"
+                        " UNION SELECT '" POINTS_OUTCOME "' FROM recent"
+                        " UNION SELECT '" POINTS_DURATION "' FROM recent"
+                        " UNION SELECT '" POINTS_REPAIR "' FROM recent"
+                        " WHERE repair_status IS NOT NULL AND repair_status <> ?4)"
+                        " WHERE name IS NOT NULL ORDER BY name LIMIT ?3",
+    /* ?3 metric, ?4 REPAIR_STATUS_SUPPRESSED */
+    [RS_METRIC_KNOWN] = RECENT_RUNS "SELECT 1 FROM recent WHERE ?3 IN ('" POINTS_OUTCOME "', '"
+                        POINTS_DURATION "') OR (?3 = '" POINTS_REPAIR "' AND repair_status IS "
+                        "NOT NULL AND repair_status <> ?4) OR EXISTS (SELECT 1 FROM "
+                        "json_each(recent.metrics) j WHERE json_extract(j.value, '$.name') = ?3) "
+                        "LIMIT 1",
+    /* ?3 since, ?4 until, ?5 limit; column 1 per metric (series_stmt) */
+    [RS_SERIES_OUTCOME] = SERIES_HEAD "r.outcome" SERIES_FROM SERIES_TAIL,
+    [RS_SERIES_DURATION] = SERIES_HEAD "r.duration_ms" SERIES_FROM SERIES_TAIL,
+    /* ?6 REPAIR_STATUS_SUCCEEDED, ?7 RUN_OUTCOME_REPAIRED, ?8 REPAIR_STATUS_SUPPRESSED */
+    [RS_SERIES_REPAIR] = SERIES_HEAD "r.repair_status = ?6 AND r.outcome = ?7" SERIES_FROM
+                         " AND r.repair_status IS NOT NULL AND r.repair_status <> ?8" SERIES_TAIL,
+    /* ?6 metric name; column 2 its timestamp (RFC 3339, NULL = the run's started_at) */
+    [RS_SERIES_METRIC] = SERIES_HEAD "json_extract(j.value, '$.value'), "
+                         "json_extract(j.value, '$.timestamp')" SERIES_FROM_METRICS
+                         " AND json_extract(j.value, '$.name') = ?6" SERIES_TAIL,
 };
 
 struct store_read {
@@ -270,6 +307,7 @@ enum ho_code store_read_metric_names(struct store_read *r, int64_t agent_rowid, 
     sqlite3_bind_int64(s, 1, agent_rowid);
     read_bind_text(s, 2, check);
     sqlite3_bind_int64(s, 3, (int64_t)max + 1);
+    sqlite3_bind_int(s, 4, REPAIR_STATUS_SUPPRESSED);
     out = xcalloc(max, sizeof(*out));
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (*n == max) {
@@ -303,6 +341,7 @@ enum ho_code store_read_metric_known(struct store_read *r, int64_t agent_rowid, 
     sqlite3_bind_int64(s, 1, agent_rowid);
     read_bind_text(s, 2, check);
     read_bind_text(s, 3, metric);
+    sqlite3_bind_int(s, 4, REPAIR_STATUS_SUPPRESSED);
     step = sqlite3_step(s);
     if (step == SQLITE_DONE)
         rc = ho_error_set(err, HO_ENOENT, "metric", "no such metric for this check");
@@ -310,6 +349,44 @@ enum ho_code store_read_metric_known(struct store_read *r, int64_t agent_rowid, 
         rc = read_fail(r, err, "find metric");
     read_done(s);
     return rc;
+}
+
+/* The series statement for metric, bound but for the window and limit (?3..?5). */
+static enum ho_code HO_WUR series_stmt(struct store_read *r, const char *metric,
+                                       sqlite3_stmt **out, struct ho_error *err)
+{
+    enum read_stmt id = RS_SERIES_METRIC;
+    enum ho_code rc;
+
+    if (strcmp(metric, POINTS_OUTCOME) == 0)
+        id = RS_SERIES_OUTCOME;
+    else if (strcmp(metric, POINTS_DURATION) == 0)
+        id = RS_SERIES_DURATION;
+    else if (strcmp(metric, POINTS_REPAIR) == 0)
+        id = RS_SERIES_REPAIR;
+    rc = read_stmt(r, id, out, err);
+    if (rc != HO_OK)
+        return rc;
+    if (id == RS_SERIES_REPAIR) {
+        sqlite3_bind_int(*out, 6, REPAIR_STATUS_SUCCEEDED);
+        sqlite3_bind_int(*out, 7, RUN_OUTCOME_REPAIRED);
+        sqlite3_bind_int(*out, 8, REPAIR_STATUS_SUPPRESSED);
+    } else if (id == RS_SERIES_METRIC) {
+        read_bind_text(*out, 6, metric);
+    }
+    return HO_OK;
+}
+
+/* The point of a series row: a metric's own timestamp when it has one (column 2). */
+static void series_point_from_row(sqlite3_stmt *s, struct series_point *p)
+{
+    const unsigned char *ts;
+
+    p->ts_ms = sqlite3_column_int64(s, 0);
+    p->value = sqlite3_column_double(s, 1);
+    if (sqlite3_column_count(s) > 2 && (ts = sqlite3_column_text(s, 2)) != NULL &&
+        clock_parse_rfc3339((const char *)ts, &p->ts_ms) != HO_OK)
+        p->ts_ms = sqlite3_column_int64(s, 0);
 }
 
 enum ho_code store_read_series(struct store_read *r, int64_t agent_rowid, const char *check,
@@ -327,23 +404,20 @@ enum ho_code store_read_series(struct store_read *r, int64_t agent_rowid, const 
     *truncated = 0;
     if (limit < 1 || limit > STORE_SERIES_MAX_LIMIT)
         return ho_error_set(err, HO_EINVAL, "limit", "must be 1 to %d", STORE_SERIES_MAX_LIMIT);
-    rc = read_stmt(r, RS_SERIES, &s, err);
+    rc = series_stmt(r, metric, &s, err);
     if (rc != HO_OK)
         return rc;
     sqlite3_bind_int64(s, 1, agent_rowid);
     read_bind_text(s, 2, check);
-    read_bind_text(s, 3, metric);
-    sqlite3_bind_int64(s, 4, since_ms);
-    sqlite3_bind_int64(s, 5, until_ms > 0 ? until_ms : INT64_MAX);
-    sqlite3_bind_int64(s, 6, (int64_t)limit + 1);
+    sqlite3_bind_int64(s, 3, since_ms);
+    sqlite3_bind_int64(s, 4, until_ms > 0 ? until_ms : INT64_MAX);
+    sqlite3_bind_int64(s, 5, (int64_t)limit + 1);
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (*n == limit) { /* one more than asked for: older points were left out */
             *truncated = 1;
             break;
         }
-        out[*n].ts_ms = sqlite3_column_int64(s, 0);
-        out[*n].value = sqlite3_column_double(s, 1);
-        (*n)++;
+        series_point_from_row(s, &out[(*n)++]);
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = read_fail(r, err, "read series");
@@ -358,13 +432,14 @@ enum ho_code store_read_series(struct store_read *r, int64_t agent_rowid, const 
     return rc;
 }
 
-enum ho_code store_read_test_insert_point(const char *path, const char *agent, const char *check,
-                                          const char *name, int64_t ts_ms, double value,
-                                          const char *tags_json)
+enum ho_code store_read_test_insert_run(const char *path, const char *agent, const char *check,
+                                        const char *name, int64_t ts_ms, double value)
 {
     static const char sql[] =
-        "INSERT INTO points (agent, check_name, name, ts, value, tags) "
-        "SELECT id, ?2, ?3, ?4, ?5, ?6 FROM agents WHERE uid = ?1 OR name = ?1 LIMIT 1";
+        "INSERT INTO runs (id, agent, package, check_name, started_at, duration_ms, manual, "
+        "interval_s, outcome, metrics, received_at) SELECT lower(hex(randomblob(16))), id, "
+        "'test', ?2, ?4, 0, 0, 0, 0, json_array(json_object('name', ?3, 'value', ?5, 'tags', "
+        "json_object())), ?4 FROM agents WHERE uid = ?1 OR name = ?1 LIMIT 1";
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     enum ho_code rc = HO_EDB;
@@ -375,12 +450,10 @@ enum ho_code store_read_test_insert_point(const char *path, const char *agent, c
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_text(s, 1, agent, -1, SQLITE_STATIC);
-    if (check != NULL)
-        sqlite3_bind_text(s, 2, check, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, check, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, ts_ms);
     sqlite3_bind_double(s, 5, value);
-    sqlite3_bind_text(s, 6, tags_json != NULL ? tags_json : "{}", -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE)
         goto out;
     rc = sqlite3_changes(db) == 1 ? HO_OK : HO_ENOENT;

@@ -12,7 +12,7 @@
  *       a temporary database: prefill N runs, then R rounds of S seconds of
  *       batches; prints the insert rate of each round and their median.
  *       --full does all the server does per run: also the state upsert, the
- *       points (3 metrics, outcome, duration, repair) and the agent's
+ *       run's outbox row (which stands for its points) and the agent's
  *       last_seen (the plain reference inserts runs only).
  *   ref_sqlite --db FILE [--full] [--prefill 0] ...
  *       the same measure on an existing database (a copy of the server's).
@@ -58,6 +58,7 @@ struct ref_db {
     int nagents;
     int *cursor;          /* per agent: next check slot */
     int64_t *last_ms;     /* per agent: started_at of its last run */
+    int64_t run_seq;      /* seq of the run ref_insert_run stored last */
     struct bench_rng rng;
 };
 
@@ -66,9 +67,9 @@ static const char ref_sql_run[] =
     "INSERT INTO runs (id, agent, package, version, check_name, started_at, duration_ms, "
     "manual, operator, interval_s, test_status, test_exit, test_output, test_ms, "
     "repair_status, repair_exit, repair_output, repair_ms, retest_status, retest_exit, "
-    "retest_output, retest_ms, outcome, metrics, received_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, "
-    "?24, ?25) ON CONFLICT (id) DO NOTHING";
+    "retest_output, retest_ms, outcome, metrics, received_at, environment, tags) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27) ON CONFLICT (id) DO NOTHING";
 static const char ref_sql_state[] =
     "INSERT INTO state (agent, check_name, package, run_id, outcome, test_status, "
     "repair_status, retest_status, manual, last_run_at, last_ok_at, consecutive_failures, "
@@ -83,8 +84,10 @@ static const char ref_sql_state[] =
 static const char ref_sql_state_ok[] =
     "UPDATE state SET last_ok_at = ?3 WHERE agent = ?1 AND check_name = ?2 "
     "AND (last_ok_at IS NULL OR last_ok_at < ?3)";
+/* The outbox row that stands for a run's points (server/store_sqlite_points.c). */
 static const char ref_sql_point[] =
-    "INSERT INTO points (agent, check_name, name, ts, value, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO points (agent, check_name, name, ts, value, tags, run) "
+    "VALUES (?1, ?2, '', ?3, 0, '{}', ?4)";
 static const char ref_sql_seen[] = "UPDATE agents SET last_seen = ?2 WHERE id = ?1";
 /* The last run of every agent x check (the bare columns come from the max() row). */
 static const char ref_sql_state_fill[] =
@@ -280,7 +283,10 @@ static void ref_insert_run(struct ref_db *rd, int64_t agent, const struct bench_
     sqlite3_bind_int(s, 23, r->outcome);
     ref_bind_text(s, 24, r->metrics);
     sqlite3_bind_int64(s, 25, now_ms);
+    ref_bind_text(s, 26, "production");
+    ref_bind_text(s, 27, "{\"role\":\"web\"}");
     ref_step(rd->db, s, "insert run");
+    rd->run_seq = sqlite3_last_insert_rowid(rd->db);
 }
 
 /* What the server does besides the run row: the state of agent x check. */
@@ -317,49 +323,22 @@ static void ref_insert_state(struct ref_db *rd, int64_t agent, const struct benc
     ref_step(rd->db, s, "update last_ok_at");
 }
 
-/* Inserts one point of agent a's run r. */
-static void ref_point(struct ref_db *rd, int a, const struct bench_run *r, const char *name,
-                      double value, const char *extra_tags)
-{
-    sqlite3_stmt *s = rd->point_ins;
-    char tags[512];
-
-    snprintf(tags, sizeof(tags),
-             "{\"node\":\"%s\",\"environment\":\"production\",\"package\":\"%s\","
-             "\"check\":\"%s\"%s,\"role\":\"web\"}",
-             rd->agent_name[a], r->package, r->check, extra_tags);
-    sqlite3_bind_int64(s, 1, rd->agent_id[a]);
-    ref_bind_text(s, 2, r->check);
-    ref_bind_text(s, 3, name);
-    sqlite3_bind_int64(s, 4, r->started_at_ms);
-    sqlite3_bind_double(s, 5, value);
-    sqlite3_bind_text(s, 6, tags, -1, SQLITE_TRANSIENT);
-    ref_step(rd->db, s, "insert point");
-}
-
 /*
- * The points the server makes of a run (server/points.c points_from_run): one per
- * metric, the outcome, the duration, and the repair when one ran; tagged node,
- * environment, package, check and the package's tags.
+ * The outbox row the server stores for a run (server/store_sqlite_points.c
+ * store_points_insert_run): one per run, standing for all its points
+ * (schema/006_run_points.sql); rd->run_seq is the run just inserted.
  */
 static void ref_insert_points(struct ref_db *rd, int a, const struct bench_run *r)
 {
-    char comp[300];
-    int i, ok;
+    sqlite3_stmt *s = rd->point_ins;
 
-    if (rd->point_ins == NULL)
+    if (s == NULL)
         return;
-    for (i = 0; i < 3; i++)
-        ref_point(rd, a, r, r->metric_name[i], r->metric_value[i],
-                  i == 0 ? ",\"unit\":\"count\"" : "");
-    ref_point(rd, a, r, "healops.check.outcome", r->outcome, "");
-    ref_point(rd, a, r, "healops.check.duration_ms", r->duration_ms, "");
-    if (r->repair.present) {
-        ok = r->repair.status == 0 && r->outcome == 1;
-        snprintf(comp, sizeof(comp), ",\"component\":\"%s\",\"status\":\"%s\"", r->check,
-                 ok ? "RepairSucceeded" : "RepairFailed");
-        ref_point(rd, a, r, "healops.repair", ok, comp);
-    }
+    sqlite3_bind_int64(s, 1, rd->agent_id[a]);
+    ref_bind_text(s, 2, r->check);
+    sqlite3_bind_int64(s, 3, r->started_at_ms);
+    sqlite3_bind_int64(s, 4, rd->run_seq);
+    ref_step(rd->db, s, "insert outbox row");
 }
 
 /* The next run of agent a, started at ms (moved forward to keep the agent's runs ordered). */

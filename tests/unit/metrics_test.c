@@ -2,9 +2,9 @@
  * Unit tests for GET /metrics and GET /api/v1/checks/AGENT/CHECK/series
  * (server/api_metrics.c, server/store_sqlite_read.c) through api_handle,
  * against a real SQLite store in a mkdtemp folder. Runs arrive as agents post
- * them; series points are written straight into the points table by
- * store_read_test_insert_point, so these tests do not depend on which points
- * the ingest derives from a run. The wall clock is fixed.
+ * them; series come from runs written straight into the runs table by
+ * store_read_test_insert_run (one metric each), so a test says exactly which
+ * points a check has. The wall clock is fixed.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -366,7 +366,7 @@ static void test_metrics_unreadable_db_is_503(void **state)
 static void point(struct fixture *fx, const char *agent, const char *check, const char *name,
                   int64_t ts, double v)
 {
-    assert_int_equal(store_read_test_insert_point(fx->db, agent, check, name, ts, v, NULL), HO_OK);
+    assert_int_equal(store_read_test_insert_run(fx->db, agent, check, name, ts, v), HO_OK);
 }
 
 /* The points array of the last answer as "t=v,t=v" with t in minutes before NOW. */
@@ -459,12 +459,16 @@ static void test_series_limit_keeps_newest(void **state)
     assert_false(truncated(fx));
     expect(fx, 200, "GET", "/api/v1/checks/web01/c/series?metric=m&limit=10000", TOKEN_READ, NULL);
     assert_false(truncated(fx));
-    /* no metric named: with one metric only, that one is answered */
-    expect(fx, 200, "GET", "/api/v1/checks/web01/c/series?limit=2", TOKEN_READ, NULL);
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(fx->json, "metric")->valuestring, "m");
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(fx->json, "metrics")), 1);
-    assert_points(fx, "2=2,1=1");
+    /* the run's own figures are series too, read from the same runs */
+    expect(fx, 200, "GET", "/api/v1/checks/web01/c/series?metric=healops.check.outcome&limit=2",
+           TOKEN_READ, NULL);
+    assert_points(fx, "2=0,1=0");
     assert_true(truncated(fx));
+    /* no metric named: several, so they are listed and no points answered */
+    expect(fx, 200, "GET", "/api/v1/checks/web01/c/series?limit=2", TOKEN_READ, NULL);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(fx->json, "metric")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(fx->json, "metrics")), 3);
+    assert_points(fx, "");
 }
 
 static void test_series_lists_metrics_when_several(void **state)
@@ -480,10 +484,12 @@ static void test_series_lists_metrics_when_several(void **state)
     expect(fx, 200, "GET", "/api/v1/checks/web01/disk/root/series", TOKEN_READ, NULL);
     assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(fx->json, "metric")));
     names = cJSON_GetObjectItemCaseSensitive(fx->json, "metrics");
-    assert_int_equal(cJSON_GetArraySize(names), 3);
+    assert_int_equal(cJSON_GetArraySize(names), 5);
     assert_string_equal(cJSON_GetArrayItem(names, 0)->valuestring, "free.bytes");
-    assert_string_equal(cJSON_GetArrayItem(names, 1)->valuestring, "inodes");
-    assert_string_equal(cJSON_GetArrayItem(names, 2)->valuestring, "used \"pct\"");
+    assert_string_equal(cJSON_GetArrayItem(names, 1)->valuestring, "healops.check.duration_ms");
+    assert_string_equal(cJSON_GetArrayItem(names, 2)->valuestring, "healops.check.outcome");
+    assert_string_equal(cJSON_GetArrayItem(names, 3)->valuestring, "inodes");
+    assert_string_equal(cJSON_GetArrayItem(names, 4)->valuestring, "used \"pct\"");
     assert_points(fx, "");
     assert_false(truncated(fx));
     /* a check name holding '/' and a metric needing JSON escapes */

@@ -303,22 +303,39 @@ static void test_points_store_runs_same_transaction(void **state)
     const struct run *rp;
     enum store_insert res;
     struct point *p = NULL;
-    struct run r;
+    struct point_list want = {0};
+    struct run r, r2;
+    char got_tags[256], want_tags[256];
     size_t n = 0, i;
 
     mk_run(&r, RUN_OUTCOME_REPAIRED, REPAIR_STATUS_SUCCEEDED);
+    r.environment = xstrdup("staging");
+    r.tags = mk_tags(2, "team", "edge", "tier", "1");
+    r.ntags = 2;
     rp = &r;
     assert_int_equal(store_runs_insert(f->st, f->web1, &rp, 1, T0 + 10, &res), HO_OK);
     assert_int_equal(res, STORE_INSERT_ACCEPTED);
+    /* one outbox row for the run: its points come back whole, all with that row's seq,
+     * the same as points_from_run makes of the run (environment and package tags kept) */
     all_points(f->st, &p, &n);
+    points_from_run(&r, "web1", &want);
     assert_int_equal(n, 4);
+    assert_int_equal(want.n, 4);
     for (i = 0; i < n; i++) {
-        assert_int_equal(p[i].seq, (int64_t)i + 1);
-        assert_string_equal(points_tag(&p[i], "node"), "web1");
+        assert_int_equal(p[i].seq, 1);
+        assert_string_equal(p[i].name, want.v[i].name);
         assert_string_equal(p[i].check, "nginx.running");
+        assert_int_equal(p[i].ts_ms, want.v[i].ts_ms);
+        assert_true(p[i].value == want.v[i].value);
+        tags_text(&p[i], got_tags, sizeof(got_tags));
+        tags_text(&want.v[i], want_tags, sizeof(want_tags));
+        assert_string_equal(got_tags, want_tags);
     }
+    assert_string_equal(points_tag(&p[0], "environment"), "staging");
+    assert_string_equal(points_tag(&p[0], "tier"), "1");
     assert_string_equal(p[3].name, POINTS_REPAIR);
     assert_string_equal(points_tag(&p[3], "status"), POINTS_REPAIR_OK);
+    point_list_cleanup(&want);
     points_free(p, n);
     /* the same run again: a duplicate, and no points */
     assert_int_equal(store_runs_insert(f->st, f->web1, &rp, 1, T0 + 20, &res), HO_OK);
@@ -326,15 +343,26 @@ static void test_points_store_runs_same_transaction(void **state)
     all_points(f->st, &p, &n);
     assert_int_equal(n, 4);
     points_free(p, n);
-    /* after_seq and limit */
-    assert_int_equal(store_points_after(f->st, 2, 1, &p, &n), HO_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(p[0].seq, 3);
+    /* a second run (ok, no repair: 3 points); a limit smaller than a run still gives it whole */
+    mk_run(&r2, RUN_OUTCOME_OK, -1);
+    assert_int_equal(crypto_uuid_v7(T0 + 1, r2.id), HO_OK);
+    rp = &r2;
+    assert_int_equal(store_runs_insert(f->st, f->web1, &rp, 1, T0 + 30, &res), HO_OK);
+    assert_int_equal(store_points_after(f->st, 0, 1, &p, &n), HO_OK);
+    assert_int_equal(n, 4);
     points_free(p, n);
-    assert_int_equal(store_points_after(f->st, 4, 10, &p, &n), HO_OK);
+    assert_int_equal(store_points_after(f->st, 1, 10, &p, &n), HO_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(p[0].seq, 2);
+    assert_int_equal(p[2].seq, 2);
+    assert_string_equal(points_tag(&p[0], "environment"), POINTS_ENV_DEFAULT);
+    assert_null(points_tag(&p[0], "tier"));
+    points_free(p, n);
+    assert_int_equal(store_points_after(f->st, 2, 10, &p, &n), HO_OK);
     assert_int_equal(n, 0);
     assert_null(p);
     run_cleanup(&r);
+    run_cleanup(&r2);
 }
 
 static void test_points_store_stat_batches(void **state)
