@@ -29,6 +29,11 @@ void api_response_cleanup(struct api_response *resp)
     if (resp->static_body == NULL)
         free(resp->body);
     resp->body = NULL;
+    if (resp->body_free != NULL)
+        resp->body_free(resp->body_cls);
+    resp->body_read = NULL;
+    resp->body_free = NULL;
+    resp->body_cls = NULL;
 }
 
 void api_json_take(struct api_response *resp, int status, char *json)

@@ -44,10 +44,21 @@ struct api_response {
     int retry_after;                  /* > 0: seconds for a Retry-After header */
     const char *header_name;          /* one more header (static name), NULL = none */
     char header_value[128];           /* its value */
+    /*
+     * A body made while it is sent rather than held whole (body and static_body
+     * NULL): body_len bytes in all, asked for in order; body_read writes the
+     * next bytes, at most max, at dst and returns how many (> 0 until body_len
+     * is reached). body_free(body_cls) runs once, sent or not; the response owns
+     * body_cls until http.c takes it (api_response_cleanup frees it). No ETag.
+     */
+    size_t (*body_read)(void *cls, char *dst, size_t max);
+    void (*body_free)(void *cls);
+    void *body_cls;
 };
 
 /* Routes req to its handler and fills resp (always: errors become JSON bodies). */
 void api_handle(struct app *app, const struct api_request *req, struct api_response *resp);
+/* Frees what resp owns: its body or a streamed body's state (body_free). */
 void api_response_cleanup(struct api_response *resp);
 
 /* Makes resp a JSON error {"error": msg, "field": field} with the status of rc. */

@@ -2,17 +2,21 @@
  * libmicrohttpd glue (after MHD doc/examples/largepost.c): per-request state
  * is made on the first call of the access handler and freed in the completed
  * callback. Bodies are collected into a capped buffer: a Content-Length over
- * the cap, or a body that grows past it, is answered 413 at once. TLS with the
- * certificate and key read from files. Only this file knows MHD.
+ * the cap, or a body that grows past it, is answered 413 at once. A response
+ * body is a buffer, or, for one too large to hold (GET /metrics), made while
+ * it is sent through MHD's content reader, its length known beforehand. TLS
+ * with the certificate and key read from files. Only this file knows MHD.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -37,6 +41,7 @@
  */
 #define HTTP_MAX_HEADER_BYTES (16 * 1024)
 #define HTTP_CONN_MEMORY      (64 * 1024)
+#define HTTP_STREAM_BLOCK     (64 * 1024) /* bytes of a streamed body asked for at a time */
 #define HTTP_CSP                                                                                   \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                \
@@ -96,12 +101,83 @@ static enum MHD_Result http_collect_param(void *cls, enum MHD_ValueKind kind, co
     return MHD_YES;
 }
 
+/* A body made while it is sent (api_response body_read), and how far it got. */
+struct http_stream {
+    size_t (*read)(void *cls, char *dst, size_t max);
+    void (*free)(void *cls);
+    void *cls;
+    uint64_t pos; /* bytes handed to MHD */
+    uint64_t len; /* bytes in all, the Content-Length */
+};
+
+/*
+ * MHD's content reader: MHD asks for the body in order and never past its
+ * length (given at creation); anything else, or a reader that falls short,
+ * ends the connection, as the status line has gone out already.
+ */
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_stream *st = cls;
+    size_t n;
+
+    if (pos != st->pos || st->pos >= st->len) {
+        log_warnx("http: streamed body asked at %llu, at %llu of %llu", (unsigned long long)pos,
+                  (unsigned long long)st->pos, (unsigned long long)st->len);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (max == 0)
+        return 0;
+    if (max > st->len - st->pos)
+        max = (size_t)(st->len - st->pos);
+    n = st->read(st->cls, buf, max);
+    if (n == 0 || n > max) {
+        log_warnx("http: streamed body ended at %llu of %llu bytes", (unsigned long long)st->pos,
+                  (unsigned long long)st->len);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    st->pos += n;
+    return (ssize_t)n;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct http_stream *st = cls;
+
+    if (st == NULL)
+        return;
+    if (st->free != NULL)
+        st->free(st->cls);
+    free(st);
+}
+
+/* An MHD response reading resp's streamed body, which it now owns; NULL when MHD fails. */
+static struct MHD_Response *http_stream_response(struct api_response *resp)
+{
+    struct http_stream *st = xcalloc(1, sizeof(*st));
+    struct MHD_Response *r;
+
+    st->read = resp->body_read;
+    st->free = resp->body_free;
+    st->cls = resp->body_cls;
+    st->len = resp->body_len;
+    resp->body_read = NULL;
+    resp->body_free = NULL;
+    resp->body_cls = NULL;
+    r = MHD_create_response_from_callback(st->len, HTTP_STREAM_BLOCK, http_stream_read, st,
+                                          http_stream_free);
+    if (r == NULL)
+        http_stream_free(st); /* MHD calls the free callback only for a response it made */
+    return r;
+}
+
 static enum MHD_Result http_send(struct MHD_Connection *conn, struct api_response *resp)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    if (resp->static_body != NULL)
+    if (resp->body_read != NULL)
+        r = http_stream_response(resp);
+    else if (resp->static_body != NULL)
         r = MHD_create_response_from_buffer(resp->body_len, (void *)(uintptr_t)resp->static_body,
                                             MHD_RESPMEM_PERSISTENT);
     else
