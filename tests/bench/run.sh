@@ -491,7 +491,7 @@ EOF
                 [ $(($(date +%s) - D0)) -lt "$FWD_DRAIN" ]; do
                 sleep 1
             done
-            say "forwarder at the start: $(fwd_sum "$ST" pending) points pending"
+            say "forwarder at the start: $(fwd_sum "$ST" pending) outbox rows pending (a run's points are one)"
             DELIV0=$(fwd_sum "$ST" delivered)
             r=1
             while [ $r -le "$ROUNDS" ]; do
@@ -512,7 +512,7 @@ EOF
                 HZ=$(getconf CLK_TCK)
                 say "  forwarder: $((F1 - F0)) points delivered during the round" \
                     "($(awk -v n="$((F1 - F0))" -v a="$W0" -v b="$W1" 'BEGIN {printf "%.0f", n / ((b - a) / 1e9)}')/s)," \
-                    "$(fwd_sum "$ST" pending) pending at its end"
+                    "$(fwd_sum "$ST" pending) outbox rows pending at its end"
                 say "  victoria-metrics CPU $(pct $((VM_T1 - VM_T0))) % of one core, webhook sink" \
                     "$(pct $((SK_T1 - SK_T0))) %; webhook so far: $(hook_stats)"
                 say "BENCH fwd_round points=$((F1 - F0)) pending=$(fwd_sum "$ST" pending)" \
@@ -585,7 +585,7 @@ if [ "$FWD_RPS" != n/a ]; then
     printf '%-40s %s\n' "same load, forwarding + alerting on" "$FWD_RPS runs/s = x$(ratio "$FWD_RPS" "$ING_RPS") of plain ingest ($FWD_TYPE to victoria-metrics, webhook receiver; errors $FWD_ERR)"
     printf '%-40s %s\n' "  POST /runs latency ms" "p50 $FWD_P50 (x$(ratio "$FWD_P50" "$ING_P50") of plain)  p99 $FWD_P99 (x$(ratio "$FWD_P99" "$ING_P99") of plain)"
     printf '%-40s %s\n' "  server CPU" "$FWD_CPU us per stored run = x$(ratio "$FWD_CPU" "$ING_CPU") of plain ingest's $ING_CPU (victoria-metrics itself: $FWD_VM_CPU % of one core)"
-    printf '%-40s %s\n' "  forwarder (GET /api/v1/forwarders)" "$FWD_DELIV points delivered ($FWD_ROUND_PTS during a round, median), $FWD_PENDING pending after ${FWD_DRAIN_S}s of draining; victoria-metrics counted $FWD_VM_ROWS rows"
+    printf '%-40s %s\n' "  forwarder (GET /api/v1/forwarders)" "$FWD_DELIV points delivered ($FWD_ROUND_PTS during a round, median), $FWD_PENDING outbox rows pending after ${FWD_DRAIN_S}s of draining; victoria-metrics counted $FWD_VM_ROWS rows"
     printf '%-40s %s\n' "  alerts (GET /api/v1/alerts)" "$(kv "$FWD_ALERTS" total) opened ($(kv "$FWD_ALERTS" resolved) since resolved, $(kv "$FWD_ALERTS" open) open; $(kv "$FWD_ALERTS" kinds)); webhook got $(jnum "$FWD_HOOK" trigger) triggers, $(jnum "$FWD_HOOK" resolve) resolves"
     printf '%-40s %s\n' "  plain ingest rounds, for comparison" "$(kv "$ING_ALERTS" total) alerts opened by the default alerting ($(kv "$ING_ALERTS" kinds)), none sent, nothing forwarded"
 fi
