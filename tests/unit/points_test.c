@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "embedded.h"
 #include "mem.h"
 #include "points.h"
 #include "store.h"
@@ -499,6 +502,83 @@ static void test_points_store_prune(void **state)
     store_forwarder_cleanup(&sf);
 }
 
+/*
+ * A database of schema 5 (one point row per point, runs without environment and
+ * tags) holding a run and its points not yet forwarded; opening it applies 006.
+ * The old rows still come out as they were stored, then the runs stored after
+ * the upgrade, one outbox row each.
+ */
+static int setup_schema5(void **state)
+{
+    static const char uid[] = "019a8f3e-0000-7000-8000-0000000000aa";
+    struct fx *f = xcalloc(1, sizeof(*f));
+    struct ho_error err;
+    sqlite3 *db = NULL;
+    char *sql;
+    size_t i;
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/points_test.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/healops.db", f->dir);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (i = 0; i < schema_migrations_n && schema_migrations[i].version <= 5; i++)
+        assert_int_equal(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    sql = xasprintf(
+        "PRAGMA user_version = 5;"
+        "INSERT INTO agents (id, uid, name, enrolled_at) VALUES (1, '%s', 'web1', %lld);"
+        "INSERT INTO runs (seq, id, agent, package, check_name, started_at, duration_ms, manual, "
+        " interval_s, outcome, received_at) VALUES (1, '019a8f3e-0000-7000-8000-0000000000bb', 1, "
+        " 'nginx', 'nginx.running', %lld, 7, 0, 10, 0, %lld);"
+        "INSERT INTO points (agent, check_name, name, ts, value, tags) VALUES "
+        " (1, 'nginx.running', 'healops.check.outcome', %lld, 0, '{\"node\":\"web1\"}'),"
+        " (1, 'nginx.running', 'healops.check.duration_ms', %lld, 7, '{\"node\":\"web1\"}');",
+        uid, (long long)T0, (long long)T0, (long long)T0, (long long)T0, (long long)T0);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(store_open(f->path, &f->st, &err), HO_OK);
+    snprintf(f->web1, sizeof(f->web1), "%s", uid);
+    *state = f;
+    return 0;
+}
+
+static void test_points_store_upgrade_keeps_old_point_rows(void **state)
+{
+    struct fx *f = *state;
+    struct store_forwarder sf;
+    const struct run *rp;
+    enum store_insert res;
+    struct point *p = NULL;
+    struct run r;
+    size_t n = 0, i;
+
+    all_points(f->st, &p, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(p[0].seq, 1);
+    assert_string_equal(p[0].name, POINTS_OUTCOME);
+    assert_int_equal(p[1].seq, 2);
+    assert_string_equal(p[1].name, POINTS_DURATION);
+    assert_true(p[1].value == 7);
+    assert_string_equal(points_tag(&p[1], "node"), "web1");
+    points_free(p, n);
+    mk_run(&r, RUN_OUTCOME_OK, -1);
+    assert_int_equal(crypto_uuid_v7(T0 + 5, r.id), HO_OK);
+    rp = &r;
+    assert_int_equal(store_runs_insert(f->st, f->web1, &rp, 1, T0 + 10, &res), HO_OK);
+    assert_int_equal(res, STORE_INSERT_ACCEPTED);
+    assert_int_equal(store_points_after(f->st, 2, 100, &p, &n), HO_OK);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(p[i].seq, 3);
+        assert_string_equal(points_tag(&p[i], "node"), "web1");
+    }
+    points_free(p, n);
+    assert_int_equal(store_forwarder_get(f->st, "tsdb", &sf), HO_OK);
+    assert_int_equal(sf.pending, 3); /* two old point rows and the new run's row */
+    store_forwarder_cleanup(&sf);
+    run_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +591,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_points_store_stat_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_points_store_forwarder_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_points_store_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_points_store_upgrade_keeps_old_point_rows,
+                                        setup_schema5, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
