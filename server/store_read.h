@@ -59,7 +59,7 @@ enum ho_code store_read_states(struct store_read *r,
 
 /*
  * Finds an agent by id or name and makes sure check is one of its checks (it has
- * a state or points). Fills agent_rowid, agent_id and agent_name (name buffer of
+ * a state or runs). Fills agent_rowid, agent_id and agent_name (name buffer of
  * name_size bytes). HO_ENOENT with err->field "agent" or "check" when unknown.
  */
 enum ho_code store_read_check_find(struct store_read *r, const char *agent, const char *check,
@@ -67,7 +67,8 @@ enum ho_code store_read_check_find(struct store_read *r, const char *agent, cons
                                    char *agent_name, size_t name_size, struct ho_error *err) HO_WUR;
 
 /*
- * Names of the metrics an agent x check has points for, sorted, at most max
+ * Names of the metrics of an agent x check (those of its newest 1000 runs: its
+ * own metrics and the healops.* figures points_from_run adds), sorted, at most max
  * (1..STORE_METRIC_NAMES_MAX); *more is set when there are more. Fills *names
  * with a new array of new strings (caller frees with store_read_names_free).
  */
@@ -77,7 +78,7 @@ enum ho_code store_read_metric_names(struct store_read *r, int64_t agent_rowid, 
 /* Frees the n names and the array; NULL is accepted. */
 void store_read_names_free(char **names, size_t n);
 
-/* Whether any point of this metric exists for the agent x check (HO_ENOENT if not). */
+/* Whether the metric is one of those names of the agent x check (HO_ENOENT if not). */
 enum ho_code store_read_metric_known(struct store_read *r, int64_t agent_rowid, const char *check,
                                      const char *metric, struct ho_error *err) HO_WUR;
 
@@ -87,8 +88,9 @@ struct series_point {
 };
 
 /*
- * The newest limit (1..STORE_SERIES_MAX_LIMIT) points of one metric with
- * since_ms <= ts < until_ms (until_ms 0 = no bound), returned oldest first in
+ * The newest limit (1..STORE_SERIES_MAX_LIMIT) points of one metric from the
+ * runs with since_ms <= started_at < until_ms (until_ms 0 = no bound), each at
+ * the metric's own timestamp (the run's start when it has none), oldest first in
  * out (an array of at least limit points, owned by the caller). *truncated is
  * set when older points in the window were left out.
  */
