@@ -455,12 +455,13 @@ out:
 
 /* ---- pruning ---- */
 
-/* The smallest delivered_seq of the forwarders; INT64_MAX with none. */
-static int64_t fwd_min_delivered(struct forward *fw)
+int64_t forward_min_delivered(struct forward *fw)
 {
     int64_t m = INT64_MAX;
     size_t i;
 
+    if (fw == NULL)
+        return m;
     pthread_mutex_lock(&fw->mu);
     for (i = 0; i < fw->n; i++) {
         if (fw->w[i].delivered_seq < m)
@@ -473,7 +474,7 @@ static int64_t fwd_min_delivered(struct forward *fw)
 static void fwd_prune_once(struct forward *fw)
 {
     int64_t before = clock_wall_ms() - (int64_t)fw->app->cfg.series_days * 86400 * 1000;
-    int64_t upto = fwd_min_delivered(fw);
+    int64_t upto = forward_min_delivered(fw);
     size_t deleted = 0, total = 0;
 
     do {

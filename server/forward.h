@@ -62,6 +62,11 @@ enum ho_code forward_start(struct app *app, struct forward_config *cfg, struct f
 /* Wakes the forwarders: new points were committed. Cheap; NULL is accepted. */
 void forward_notify(struct forward *fw);
 /*
+ * The outbox seq every configured forwarder has delivered up to: INT64_MAX with
+ * none (fw NULL or no forwarders), 0 for one that has not read its progress yet.
+ */
+int64_t forward_min_delivered(struct forward *fw);
+/*
  * Stops every thread: a batch in flight finishes (bounded by the request
  * timeout), a backoff wait ends at once. Frees fw; NULL is accepted.
  */

@@ -274,10 +274,10 @@ static int server_serve(struct app *app, struct forward_config *fcfg, struct rec
     http_stop(srv, 5000);
     alerts_free(app->alerts);
     app->alerts = NULL;
+    retention_stop(app->retention); /* before forward_stop: a pass reads the forwarders */
+    app->retention = NULL;
     forward_stop(app->forward);
     app->forward = NULL;
-    retention_stop(app->retention);
-    app->retention = NULL;
     rollout_watch_stop(app->rollout);
     app->rollout = NULL;
     api_packages_cleanup(app);

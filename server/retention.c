@@ -2,13 +2,15 @@
  * The retention pruner (retention.h). A pass deletes runs older than
  * retention_days in batches of RETENTION_BATCH, pausing RETENTION_PAUSE_MS
  * between batches so ingest gets the store lock in between, then the states
- * of checks not run since then. The first pass runs shortly after start, the
+ * of checks not run since then. A run whose points a forwarder has not
+ * delivered yet stays (its outbox row is made back from it). The first pass runs shortly after start, the
  * next ones every RETENTION_EVERY_MS. Stop wakes the thread at once.
  */
 #include <stdlib.h>
 
 #include "app.h"
 #include "clock.h"
+#include "forward.h"
 #include "log.h"
 #include "mem.h"
 #include "retention.h"
@@ -25,15 +27,30 @@ struct retention {
     struct ticker *ticker;
 };
 
+/* The runs older than before_ms whose points every forwarder has (forward.h). */
+static enum ho_code prune_runs(struct retention *r, int64_t before_ms, size_t limit,
+                               size_t *deleted)
+{
+    return store_runs_prune(r->app->store, before_ms, forward_min_delivered(r->app->forward),
+                            limit, deleted);
+}
+
+static enum ho_code prune_states(struct retention *r, int64_t before_ms, size_t limit,
+                                 size_t *deleted)
+{
+    return store_states_prune(r->app->store, before_ms, limit, deleted);
+}
+
 /* Deletes in batches with prune_fn until a batch comes back short; the total deleted. */
 static size_t retention_drain(struct retention *r, struct ticker *t, int64_t before_ms,
                               const char *what,
-                              enum ho_code (*prune_fn)(struct store *, int64_t, size_t, size_t *))
+                              enum ho_code (*prune_fn)(struct retention *, int64_t, size_t,
+                                                       size_t *))
 {
     size_t deleted = 0, total = 0;
 
     do {
-        if (prune_fn(r->app->store, before_ms, RETENTION_BATCH, &deleted) != HO_OK) {
+        if (prune_fn(r, before_ms, RETENTION_BATCH, &deleted) != HO_OK) {
             log_warnx("retention: pruning %s failed; trying again later", what);
             break;
         }
@@ -49,8 +66,8 @@ static void retention_pass(void *arg, struct ticker *t)
     int64_t before = clock_wall_ms() - days * 86400 * 1000;
     size_t runs, states;
 
-    runs = retention_drain(r, t, before, "runs", store_runs_prune);
-    states = retention_drain(r, t, before, "states", store_states_prune);
+    runs = retention_drain(r, t, before, "runs", prune_runs);
+    states = retention_drain(r, t, before, "states", prune_states);
     if (runs > 0 || states > 0)
         log_info("retention: deleted %zu runs and %zu check states older than %lld days", runs,
                  states, (long long)days);

@@ -6,14 +6,21 @@
 #include "store_retention.h"
 #include "store_sqlite_impl.h"
 
+/*
+ * A run's outbox row goes in right after the run, in the same transaction, so
+ * outbox order is run order: the first run row after delivered_seq (?3) bounds
+ * the runs whose points every forwarder has (a few stat rows may come first).
+ */
 static const char sql_runs_prune[] =
     "DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE started_at < ?1 "
-    "ORDER BY started_at LIMIT ?2)";
+    "AND seq < coalesce((SELECT run FROM points WHERE seq > ?3 AND run IS NOT NULL "
+    "ORDER BY seq LIMIT 1), 9223372036854775807) ORDER BY started_at LIMIT ?2)";
 static const char sql_states_prune[] =
     "DELETE FROM state WHERE id IN (SELECT id FROM state WHERE last_run_at < ?1 LIMIT ?2)";
 
 static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *what,
-                                 int64_t before_ms, size_t limit, size_t *deleted)
+                                 int64_t before_ms, int64_t delivered_seq, size_t limit,
+                                 size_t *deleted)
 {
     sqlite3_stmt *s;
     enum ho_code rc;
@@ -24,6 +31,8 @@ static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *
     if (rc == HO_OK) {
         sqlite3_bind_int64(s, 1, before_ms);
         sqlite3_bind_int64(s, 2, (int64_t)limit);
+        if (sqlite3_bind_parameter_count(s) >= 3)
+            sqlite3_bind_int64(s, 3, delivered_seq);
         rc = store_stmt_exec(st, s, what);
         if (rc == HO_OK)
             *deleted = (size_t)sqlite3_changes(store_db(st));
@@ -32,13 +41,14 @@ static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *
     return rc;
 }
 
-enum ho_code store_runs_prune(struct store *st, int64_t before_ms, size_t limit, size_t *deleted)
+enum ho_code store_runs_prune(struct store *st, int64_t before_ms, int64_t delivered_seq,
+                              size_t limit, size_t *deleted)
 {
-    return prune(st, sql_runs_prune, "prune runs", before_ms, limit, deleted);
+    return prune(st, sql_runs_prune, "prune runs", before_ms, delivered_seq, limit, deleted);
 }
 
 enum ho_code store_states_prune(struct store *st, int64_t before_ms, size_t limit,
                                 size_t *deleted)
 {
-    return prune(st, sql_states_prune, "prune states", before_ms, limit, deleted);
+    return prune(st, sql_states_prune, "prune states", before_ms, 0, limit, deleted);
 }

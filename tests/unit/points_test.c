@@ -21,6 +21,7 @@
 #include "mem.h"
 #include "points.h"
 #include "store.h"
+#include "store_retention.h"
 
 #define T0 1764000000000LL /* 2025-11-24T16:00:00Z */
 
@@ -502,6 +503,35 @@ static void test_points_store_prune(void **state)
     store_forwarder_cleanup(&sf);
 }
 
+/* Retention keeps the runs whose outbox rows a forwarder has not passed yet. */
+static void test_points_store_retention_keeps_undelivered_runs(void **state)
+{
+    struct fx *f = *state;
+    const struct run *rp;
+    enum store_insert res;
+    size_t deleted = 0;
+    struct run r;
+    int k;
+
+    for (k = 0; k < 3; k++) { /* outbox rows 1, 3, 5 with a stat row after each */
+        mk_run(&r, RUN_OUTCOME_OK, -1);
+        assert_int_equal(crypto_uuid_v7(T0 + k, r.id), HO_OK);
+        r.started_at_ms = T0 + k;
+        rp = &r;
+        assert_int_equal(store_runs_insert(f->st, f->web1, &rp, 1, T0 + 10, &res), HO_OK);
+        add_stats(f, k + 1, T0, 1);
+        run_cleanup(&r);
+    }
+    /* every forwarder is past rows 1-2: the first run may go, the others wait */
+    assert_int_equal(store_runs_prune(f->st, T0 + 100, 2, 100, &deleted), HO_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(store_runs_prune(f->st, T0 + 100, 2, 100, &deleted), HO_OK);
+    assert_int_equal(deleted, 0);
+    /* past everything (or no forwarder at all): the old runs go */
+    assert_int_equal(store_runs_prune(f->st, T0 + 100, INT64_MAX, 100, &deleted), HO_OK);
+    assert_int_equal(deleted, 2);
+}
+
 /*
  * A database of schema 5 (one point row per point, runs without environment and
  * tags) holding a run and its points not yet forwarded; opening it applies 006.
@@ -591,6 +621,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_points_store_stat_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_points_store_forwarder_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(test_points_store_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_points_store_retention_keeps_undelivered_runs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_points_store_upgrade_keeps_old_point_rows,
                                         setup_schema5, teardown),
     };
