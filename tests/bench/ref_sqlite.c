@@ -382,7 +382,7 @@ static void ref_prefill(struct ref_db *rd, long long n, int points, const struct
     secs = (double)(bench_now_ns() - t0) / 1e9;
     printf("  prefill: %lld runs%s in %.1f s (%.0f rows/s in transactions of %d, synchronous=OFF "
            "and a 256 MiB cache while filling)\n", n,
-           points ? " with their metric points" : "", secs, (double)n / secs, REF_PREFILL_TX);
+           points ? " with their outbox rows" : "", secs, (double)n / secs, REF_PREFILL_TX);
     if (points && rd->state_up != NULL) {
         t0 = bench_now_ns();
         ref_exec(rd->db, ref_sql_state_fill, "state from runs");
@@ -593,7 +593,7 @@ int main(int argc, char **argv)
         snprintf(path, sizeof(path), "%s/ref-sqlite-%d.db", o.dir, (int)getpid());
     printf("ref_sqlite%s: %s, WAL, synchronous=NORMAL, foreign_keys=ON, %s ids, "
            "transactions of %d rows, SQLite %s\n",
-           o.full ? " (full: runs + state + points + last_seen)" : " (runs only)", path,
+           o.full ? " (full: runs + state + outbox row + last_seen)" : " (runs only)", path,
            o.random_ids ? "random (v4)" : "time-ordered (v7)", o.batch, sqlite3_libversion());
     if (o.db == NULL && o.prefill < 10000000)
         printf("  prefill %lld rows (the issue asks 10,000,000: set BENCH_PREFILL=10000000, "

@@ -178,7 +178,7 @@ run_tee "$TMP/ref_sqlite.out" timeout $((PREFILL_TIMEOUT + ROUNDS * SECS + 60)) 
 REF_SQL=$(vals "$TMP/ref_sqlite.out" ref_sqlite rows_per_s | median)
 
 # ---------------------------------------------------------------------------
-section "server database: $PREFILL runs of $PREFILL_AGENTS agents, with their points and states"
+section "server database: $PREFILL runs of $PREFILL_AGENTS agents, with their outbox rows and states"
 DB=$TMP/server.db
 ENROLL=$("$SERVER" token create --scope enroll --db "$DB" --name bench 2>"$TMP/token.err") ||
     { cat "$TMP/token.err"; echo "bench: healops-server token create failed"; exit 1; }
@@ -193,7 +193,7 @@ say "database: $(du -sh "$DB" | cut -f1)"
 
 REF_FULL=n/a
 if [ "$FULL" = 1 ]; then
-    section "reference: raw SQLite doing the server's work per run (run + state upsert + 5-6 points + last_seen), on a copy of the server database"
+    section "reference: raw SQLite doing the server's work per run (run + state upsert + its outbox row + last_seen), on a copy of the server database"
     cp "$DB" "$TMP/full.db" && { [ ! -f "$DB-wal" ] || cp "$DB-wal" "$TMP/full.db-wal"; } &&
         run_tee "$TMP/ref_full.out" timeout $((ROUNDS * SECS + 300)) "$BIN/ref_sqlite" \
             --db "$TMP/full.db" --full --prefill 0 --agents 200 --batch "$BATCH" --seconds "$SECS" \
