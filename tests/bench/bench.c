@@ -413,12 +413,6 @@ static void bench_metrics(struct bench_rng *r, const struct bench_check *c, stru
              "{\"name\":\"%s\",\"value\":%u.%02u,\"tags\":{}},"
              "{\"name\":\"%s\",\"value\":%u,\"tags\":{}}]",
              c->metric[0], a, c->metric[1], b / 100, b % 100, c->metric[2], d);
-    out->metric_name[0] = c->metric[0];
-    out->metric_name[1] = c->metric[1];
-    out->metric_name[2] = c->metric[2];
-    out->metric_value[0] = a;
-    out->metric_value[1] = b / 100.0;
-    out->metric_value[2] = d;
 }
 
 void bench_run_make(struct bench_rng *r, int check_i, int64_t started_ms, int random_id,

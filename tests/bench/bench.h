@@ -91,8 +91,6 @@ struct bench_run {
     struct bench_step test, repair, retest;
     int outcome;           /* 0 ok, 1 repaired, 2 failed, 3 error */
     char metrics[400];     /* JSON array as the server stores it */
-    const char *metric_name[3]; /* static: the same metrics, one by one */
-    double metric_value[3];
 };
 
 /* The package and check names of check slot i (0 .. BENCH_CHECKS_PER_AGENT-1). */
