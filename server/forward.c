@@ -5,12 +5,13 @@
  * Each forwarder reads the points after its delivered_seq, in seq order and
  * about batch_size at a time (a run's points share one seq and come whole),
  * encodes them for its target and sends them. 2xx (or, for Graphite, the peer
- * closing after reading it all) moves delivered_seq and
- * the counters in one store statement. A transient failure (network, timeout,
- * 5xx, 429, 408, 401/403) is retried with the same batch after an exponential
- * backoff with equal jitter (1 s doubling to max_backoff, at least Retry-After);
- * 400/404/422 and other 4xx drop the batch for good (logged, counted, skipped:
- * never retried forever); 413 halves the batch. So order holds, nothing is lost
+ * closing after reading it all) moves delivered_seq and the counters in one
+ * store statement. A transient failure (network, timeout, 5xx, 429, 408,
+ * 401/403) is retried with the same batch after an exponential backoff with
+ * equal jitter (1 s doubling to max_backoff, at least Retry-After); 400/404/422
+ * and other 4xx drop the batch for good (logged, counted, skipped: never
+ * retried forever); 413 halves the batch (one run's points, which are never
+ * split, are dropped instead). So order holds, nothing is lost
  * while the target is merely down, and nothing is sent twice from our side
  * (a target that stored a batch but failed to answer sees it again).
  *

@@ -3,8 +3,9 @@
  * retention_days in batches of RETENTION_BATCH, pausing RETENTION_PAUSE_MS
  * between batches so ingest gets the store lock in between, then the states
  * of checks not run since then. A run whose points a forwarder has not
- * delivered yet stays (its outbox row is made back from it). The first pass runs shortly after start, the
- * next ones every RETENTION_EVERY_MS. Stop wakes the thread at once.
+ * delivered yet stays (its outbox row is made back from it). The first pass
+ * runs shortly after start, the next ones every RETENTION_EVERY_MS. Stop wakes
+ * the thread at once.
  */
 #include <stdlib.h>
 

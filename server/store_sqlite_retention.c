@@ -18,8 +18,9 @@ static const char sql_runs_prune[] =
 static const char sql_states_prune[] =
     "DELETE FROM state WHERE id IN (SELECT id FROM state WHERE last_run_at < ?1 LIMIT ?2)";
 
+/* Runs sql with ?1 before_ms, ?2 limit and, when given, ?3 *delivered_seq. */
 static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *what,
-                                 int64_t before_ms, int64_t delivered_seq, size_t limit,
+                                 int64_t before_ms, const int64_t *delivered_seq, size_t limit,
                                  size_t *deleted)
 {
     sqlite3_stmt *s;
@@ -31,8 +32,8 @@ static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *
     if (rc == HO_OK) {
         sqlite3_bind_int64(s, 1, before_ms);
         sqlite3_bind_int64(s, 2, (int64_t)limit);
-        if (sqlite3_bind_parameter_count(s) >= 3)
-            sqlite3_bind_int64(s, 3, delivered_seq);
+        if (delivered_seq != NULL)
+            sqlite3_bind_int64(s, 3, *delivered_seq);
         rc = store_stmt_exec(st, s, what);
         if (rc == HO_OK)
             *deleted = (size_t)sqlite3_changes(store_db(st));
@@ -44,11 +45,11 @@ static enum ho_code HO_WUR prune(struct store *st, const char *sql, const char *
 enum ho_code store_runs_prune(struct store *st, int64_t before_ms, int64_t delivered_seq,
                               size_t limit, size_t *deleted)
 {
-    return prune(st, sql_runs_prune, "prune runs", before_ms, delivered_seq, limit, deleted);
+    return prune(st, sql_runs_prune, "prune runs", before_ms, &delivered_seq, limit, deleted);
 }
 
 enum ho_code store_states_prune(struct store *st, int64_t before_ms, size_t limit,
                                 size_t *deleted)
 {
-    return prune(st, sql_states_prune, "prune states", before_ms, 0, limit, deleted);
+    return prune(st, sql_states_prune, "prune states", before_ms, NULL, limit, deleted);
 }
