@@ -426,12 +426,15 @@ static int64_t daemon_send_round(struct daemon *d, struct httpc *hc, int64_t *ba
         if (*backoff != 0)
             log_info("sender: server reachable again; spool holds %zu", spool_depth(d->ag->spool));
         *backoff = 0;
+        /* runs leave within the second: no fsync each (spool.c) */
+        spool_sync_each(d->ag->spool, 0);
         return spool_depth(d->ag->spool) > 0 ? 0 : 5000;
     }
     if (*backoff == 0)
         log_warnx("sender: %s; keeping items in the spool (%zu) and retrying", err.msg,
                   spool_depth(d->ag->spool));
-    /* they wait: make them durable against a power loss too */
+    /* they wait: make them durable against a power loss too, and the next ones at once */
+    spool_sync_each(d->ag->spool, 1);
     ho_error_clear(&err);
     if (spool_sync(d->ag->spool, &err) != HO_OK)
         log_warnx("%s", err.msg);

@@ -191,12 +191,10 @@ static int runner_pipe(int fds[2])
     return 0;
 }
 
+/* Our end of a pipe2(O_CLOEXEC) pipe: no status flag to keep (F_SETFL leaves the access mode). */
 static void runner_nonblock(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl != -1)
-        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    (void)fcntl(fd, F_SETFL, O_NONBLOCK);
 }
 
 /* Returns PATH from envp or the default. */
@@ -686,9 +684,7 @@ static void runner_started(struct runner_prep *p, struct runner_io *io)
     /* Also set here so the group exists before we could signal it (classic race). */
     (void)setpgid(io->pid, io->pid);
 #ifdef SYS_pidfd_open
-    io->pidfd = (int)syscall(SYS_pidfd_open, io->pid, 0);
-    if (io->pidfd >= 0)
-        (void)fcntl(io->pidfd, F_SETFD, FD_CLOEXEC);
+    io->pidfd = (int)syscall(SYS_pidfd_open, io->pid, 0); /* close-on-exec already */
 #endif
     runner_nonblock(io->out.fd);
     runner_nonblock(io->err.fd);

@@ -2,15 +2,21 @@
  * The agent's durable spool (DESIGN.md §4: nothing is lost while the server
  * is unreachable; bounded, and what is dropped is counted). One file per item,
  * "<id>.<kind>", written crash-safe (STYLE.md §5: ".<id>.<kind>.tmp" created
- * O_EXCL, written, fsync'd, renamed), so after a kill -9 or a power loss an
- * item is either whole or absent and a left-over temp file is removed at open.
+ * O_EXCL, written, fsync'd, renamed), so after a kill -9 an item is whole or
+ * absent and a left-over temp file is removed at open.
  *
- * The folder is fsync'd (making the renames themselves durable) by spool_sync,
- * which the sender calls when a send fails, and at close, not after every
- * append: a run that reaches the server within the second never needs it, and
- * on a journalling file system the next item's fsync commits the earlier
- * renames anyway. What a power loss can cost is the newest items not yet sent
- * and not yet synced, never a torn one.
+ * When fsync happens depends on whether the server is there (spool_sync_each,
+ * which the sender sets). While it is away (and before the first send, and in
+ * a manual "healops-agent run"), every append fsyncs its file before the
+ * rename, as above. While the server takes runs within the second, an append
+ * only writes and renames: its item is sent and removed long before the
+ * kernel would write it back, and the fsync was most of the agent's CPU per
+ * run. Such items are marked unsynced; spool_sync (the sender calls it when a
+ * send fails, and close does) fsyncs each of them, then the folder, which
+ * makes the renames themselves durable. What a power loss can cost is the
+ * newest items not yet sent and not yet synced: absent, or (written but not
+ * fsync'd) empty or cut short, which the server refuses and the sender then
+ * drops one by one (sender.c), so a torn item can never block the spool.
  *
  * The in-memory index has one queue per kind, each sorted by id (a UUIDv7, so
  * lexical order is time order); the oldest item of the spool is the smallest
@@ -51,6 +57,7 @@
 struct spool_entry {
     char *id;    /* owned */
     size_t size; /* bytes of the file */
+    int synced;  /* its data was fsync'd */
 };
 
 /* The items of one kind, oldest first: live entries are e[head .. head + n). */
@@ -71,7 +78,8 @@ struct spool {
     size_t count; /* items held, all kinds */
     size_t bytes; /* their sizes added up */
     uint64_t dropped;
-    int unsynced; /* renames since the last folder fsync */
+    int unsynced;              /* renames since the last folder fsync */
+    int sync_each;             /* fsync every append (the server is away) */
     pthread_mutex_t save_lock; /* serialises rewrites of the "dropped" file */
 };
 
@@ -153,7 +161,8 @@ static size_t spool_queue_find(const struct spool_queue *q, const char *id, int 
  * putting back the oldest are O(1); the space before head is reclaimed when
  * the array is full.
  */
-static void spool_queue_insert(struct spool_queue *q, size_t pos, const char *id, size_t size)
+static void spool_queue_insert(struct spool_queue *q, size_t pos, const char *id, size_t size,
+                               int synced)
 {
     struct spool_entry *at;
 
@@ -175,6 +184,7 @@ static void spool_queue_insert(struct spool_queue *q, size_t pos, const char *id
     at = q->e + q->head + pos;
     at->id = xstrdup(id);
     at->size = size;
+    at->synced = synced;
     q->n++;
 }
 
@@ -193,7 +203,8 @@ static void spool_queue_erase(struct spool_queue *q, size_t pos)
         q->head = 0;
 }
 
-static void spool_index_add(struct spool *sp, const char *kind, const char *id, size_t size)
+static void spool_index_add(struct spool *sp, const char *kind, const char *id, size_t size,
+                            int synced)
 {
     struct spool_queue *q = spool_queue(sp, kind, 1);
     size_t pos;
@@ -202,10 +213,10 @@ static void spool_index_add(struct spool *sp, const char *kind, const char *id, 
     pos = spool_queue_find(q, id, &found);
     if (found) {
         sp->bytes = sp->bytes - q->e[q->head + pos].size + size;
-        q->e[q->head + pos].size = size;
+        q->e[q->head + pos].size = size; /* a rescan: its synced mark stays */
         return;
     }
-    spool_queue_insert(q, pos, id, size);
+    spool_queue_insert(q, pos, id, size, synced);
     sp->count++;
     sp->bytes += size;
 }
@@ -248,9 +259,9 @@ static struct spool_queue *spool_oldest(struct spool *sp)
 
 /* --- files ----------------------------------------------------------------- */
 
-/* Writes data to the new temp file tmp and fsyncs it; unlinks it on failure. */
+/* Writes data to the new temp file tmp, fsyncs it when asked; unlinks it on failure. */
 static enum ho_code spool_write_tmp(struct spool *sp, const char *tmp, const void *data, size_t len,
-                                    struct ho_error *err)
+                                    int sync, struct ho_error *err)
 {
     const char *p = data;
     size_t off = 0;
@@ -269,7 +280,7 @@ static enum ho_code spool_write_tmp(struct spool *sp, const char *tmp, const voi
             goto fail;
         off += (size_t)w;
     }
-    if (fsync(fd) != 0)
+    if (sync && fsync(fd) != 0)
         goto fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -306,7 +317,7 @@ static void spool_save_dropped(struct spool *sp)
     n = sp->dropped;
     pthread_mutex_unlock(&sp->lock);
     snprintf(text, sizeof(text), "%" PRIu64 "\n", n);
-    if (spool_write_tmp(sp, tmp, text, strlen(text), &err) != HO_OK) {
+    if (spool_write_tmp(sp, tmp, text, strlen(text), 1, &err) != HO_OK) {
         log_warnx("%s", err.msg);
     } else if (renameat(sp->dirfd, tmp, sp->dirfd, SPOOL_DROPPED) != 0) {
         log_warn("spool: cannot rename %s/%s", sp->dir, tmp);
@@ -419,7 +430,8 @@ static void spool_scan_entry(struct spool *sp, const char *name, int quiet)
         goto unknown;
     if (fstatat(sp->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
         goto unknown;
-    spool_index_add(sp, dot + 1, id, (size_t)sb.st_size);
+    /* whoever wrote it may not have fsync'd it (a kill -9 of a daemon that did not) */
+    spool_index_add(sp, dot + 1, id, (size_t)sb.st_size, 0);
     return;
 unknown:
     if (!quiet)
@@ -476,6 +488,7 @@ enum ho_code spool_open(const char *dir, size_t max_items, size_t max_bytes, str
     sp->max_bytes = max_bytes;
     pthread_mutex_init(&sp->lock, NULL);
     pthread_mutex_init(&sp->save_lock, NULL);
+    sp->sync_each = 1;
     sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sp->dirfd < 0) {
         rc = ho_error_set(err, HO_EIO, NULL, "spool: cannot open %s: %s", dir, strerror(errno));
@@ -534,6 +547,7 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
     char name[SPOOL_NAME_MAX], tmp[SPOOL_TMP_NAME_MAX];
     uint64_t dropped, total;
     enum ho_code rc;
+    int sync;
 
     if (!spool_valid_word(kind))
         return ho_error_set(err, HO_EINVAL, "kind", "spool: kind must be [a-z0-9-]{1,64}");
@@ -545,7 +559,10 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
                             len, sp->max_bytes);
     spool_name(name, id, kind);
     spool_tmp_name(tmp, name);
-    rc = spool_write_tmp(sp, tmp, data, len, err);
+    pthread_mutex_lock(&sp->lock);
+    sync = sp->sync_each;
+    pthread_mutex_unlock(&sp->lock);
+    rc = spool_write_tmp(sp, tmp, data, len, sync, err);
     if (rc != HO_OK)
         return rc;
 
@@ -563,7 +580,7 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
      */
     spool_index_forget(sp, kind, id);
     dropped = spool_make_room(sp, 1, len);
-    spool_index_add(sp, kind, id, len);
+    spool_index_add(sp, kind, id, len, sync);
     sp->unsynced = 1;
     total = sp->dropped;
     pthread_mutex_unlock(&sp->lock);
@@ -575,23 +592,112 @@ enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, co
     return HO_OK;
 }
 
+void spool_sync_each(struct spool *sp, int on)
+{
+    pthread_mutex_lock(&sp->lock);
+    sp->sync_each = on != 0;
+    pthread_mutex_unlock(&sp->lock);
+}
+
+/* An item whose data spool_sync is to fsync: its file name, and where it came from. */
+struct spool_pending {
+    char name[SPOOL_NAME_MAX];
+    size_t kind;
+    char *id; /* owned */
+};
+
+/* Copies the unsynced items' names and marks them synced; lock held. */
+static struct spool_pending *spool_take_unsynced(struct spool *sp, size_t *n)
+{
+    struct spool_pending *p = NULL;
+    size_t i, j, cap = 0;
+
+    *n = 0;
+    for (i = 0; i < sp->nkinds; i++) {
+        struct spool_queue *q = &sp->kinds[i];
+
+        for (j = 0; j < q->n; j++) {
+            struct spool_entry *e = &q->e[q->head + j];
+
+            if (e->synced)
+                continue;
+            if (*n == cap) {
+                cap = cap == 0 ? 16 : cap * 2;
+                p = xrealloc(p, cap * sizeof(*p));
+            }
+            spool_name(p[*n].name, e->id, q->kind);
+            p[*n].kind = i;
+            p[*n].id = xstrdup(e->id);
+            (*n)++;
+            e->synced = 1;
+        }
+    }
+    return p;
+}
+
+/* Marks the items p[from..n) unsynced again (a sync failed); lock held. */
+static void spool_untake(struct spool *sp, const struct spool_pending *p, size_t from, size_t n)
+{
+    size_t i, pos;
+    int found;
+
+    for (i = from; i < n; i++) {
+        struct spool_queue *q;
+
+        if (p[i].kind >= sp->nkinds)
+            continue;
+        q = &sp->kinds[p[i].kind];
+        pos = spool_queue_find(q, p[i].id, &found);
+        if (found)
+            q->e[q->head + pos].synced = 0;
+    }
+}
+
+/* fsyncs one item's file; an item removed meanwhile (sent, dropped) is fine. */
+static int spool_fsync_item(struct spool *sp, const char *name)
+{
+    int fd, rc;
+
+    fd = openat(sp->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
 enum ho_code spool_sync(struct spool *sp, struct ho_error *err)
 {
-    int unsynced;
+    struct spool_pending *p;
+    size_t i, n;
+    int unsynced, saved;
+    enum ho_code rc = HO_OK;
 
     pthread_mutex_lock(&sp->lock);
+    p = spool_take_unsynced(sp, &n);
     unsynced = sp->unsynced;
     sp->unsynced = 0;
     pthread_mutex_unlock(&sp->lock);
-    if (!unsynced)
-        return HO_OK;
-    if (spool_fsync_dir(sp, err) != HO_OK) {
+    for (i = 0; i < n; i++) {
+        if (spool_fsync_item(sp, p[i].name) != 0) {
+            saved = errno;
+            rc = ho_error_set(err, HO_EIO, NULL, "spool: cannot fsync %s/%s: %s", sp->dir,
+                              p[i].name, strerror(saved));
+            break;
+        }
+    }
+    if (rc == HO_OK && (unsynced || n > 0))
+        rc = spool_fsync_dir(sp, err);
+    if (rc != HO_OK) {
         pthread_mutex_lock(&sp->lock);
+        spool_untake(sp, p, i < n ? i : 0, n);
         sp->unsynced = 1;
         pthread_mutex_unlock(&sp->lock);
-        return HO_EIO;
     }
-    return HO_OK;
+    for (i = 0; i < n; i++)
+        free(p[i].id);
+    free(p);
+    return rc;
 }
 
 /* Reads the file of (kind, id) into it; -1 (errno set) when it cannot. */

@@ -4,6 +4,8 @@
  * fsync, rename, fsync of the folder), and removed only once the server has
  * acknowledged it. Bounded by item count and bytes: when full the oldest items
  * are dropped and counted; the count survives restarts. Thread-safe.
+ * While the server takes items within the second, appends skip the fsync and
+ * spool_sync makes them durable when they have to wait (spool_sync_each).
  */
 #ifndef HO_SPOOL_H
 #define HO_SPOOL_H
@@ -32,14 +34,27 @@ enum ho_code spool_open(const char *dir, size_t max_items, size_t max_bytes, str
 void spool_close(struct spool *sp);
 
 /*
- * Stores data of kind under id: when it returns HO_OK the item is whole on disk
- * (written and fsync'd) and survives a kill -9; its name in the folder is durable
- * against a power loss after the next spool_sync. When the spool is
- * over its limits, the oldest items are removed first and added to the dropped
- * count. kind and id must match [a-z0-9-]+.
+ * Makes the items added so far durable against a power loss: fsyncs each one
+ * written without (see spool_sync_each), then the folder. A no-op when nothing
+ * was added since the last sync.
  */
-/* Makes the names of the items added so far durable (fsync of the folder). */
 enum ho_code spool_sync(struct spool *sp, struct ho_error *err) HO_WUR;
+
+/*
+ * on (the default, also when the server is away): every append fsyncs its
+ * item before it returns. off (the server is taking items as they come): an
+ * append writes and renames only; the item survives a kill -9 of the agent,
+ * and a power loss once spool_sync has run.
+ */
+void spool_sync_each(struct spool *sp, int on);
+
+/*
+ * Stores data of kind under id: when it returns HO_OK the item is whole on disk
+ * (written, and fsync'd when spool_sync_each is on) and survives a kill -9; its
+ * name in the folder is durable against a power loss after the next spool_sync.
+ * When the spool is over its limits, the oldest items are removed first and
+ * added to the dropped count. kind and id must match [a-z0-9-]+.
+ */
 
 enum ho_code spool_append(struct spool *sp, const char *kind, const char *id, const char *data,
                           size_t len, struct ho_error *err) HO_WUR;

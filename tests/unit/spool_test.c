@@ -902,7 +902,8 @@ static size_t crash_content(int k, char *out, size_t cap)
     return len;
 }
 
-static void crash_child(const char *dir)
+/* Appends CRASH_ITEMS (fsync'd each or not), then waits for the kill. */
+static void crash_child(const char *dir, int sync_each)
 {
     struct spool *sp = NULL;
     struct ho_error err;
@@ -913,13 +914,16 @@ static void crash_child(const char *dir)
 
     if (spool_open(dir, CRASH_ITEMS, BIG, &sp, &err) != HO_OK)
         _exit(1);
+    spool_sync_each(sp, sync_each);
     for (k = 0; k < CRASH_ITEMS; k++) {
         id_of(id, sizeof(id), k);
         len = crash_content(k, data, sizeof(data));
         if (spool_append(sp, "run", id, data, len, &err) != HO_OK)
             _exit(2);
     }
-    _exit(0);
+    for (k = 0; k < 100; k++) /* the parent kills it within 250 ms */
+        usleep(100 * 1000);
+    _exit(3);
 }
 
 static void crash_check(const char *dir)
@@ -948,6 +952,7 @@ static void crash_check(const char *dir)
     spool_close(sp);
 }
 
+/* A kill -9 leaves whole items only, with or without an fsync per append. */
 static void test_spool_kill9_leaves_only_whole_items(void **state)
 {
     int round, st;
@@ -961,7 +966,7 @@ static void test_spool_kill9_leaves_only_whole_items(void **state)
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0)
-            crash_child(dir);
+            crash_child(dir, round % 2);
         usleep((useconds_t)(20 + rand() % 230) * 1000);
         assert_int_equal(kill(pid, SIGKILL), 0);
         assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -972,6 +977,86 @@ static void test_spool_kill9_leaves_only_whole_items(void **state)
     }
 }
 
+/* Makes dir/name a symlink to a file beside it: opening it O_NOFOLLOW fails. */
+static void make_symlink(const char *dir, const char *name)
+{
+    char *path = NULL, *target = NULL;
+
+    assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+    assert_true(asprintf(&target, "%s/../elsewhere", dir) > 0);
+    write_file(dir, "../elsewhere", "x");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(target, path), 0);
+    free(path);
+    free(target);
+}
+
+static void restore_file(const char *dir, const char *name, const char *text)
+{
+    char *path = NULL;
+
+    assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+    assert_int_equal(unlink(path), 0);
+    free(path);
+    write_file(dir, name, text);
+}
+
+/*
+ * With spool_sync_each off, appends are not fsync'd and spool_sync fsyncs each
+ * of them once (an item it cannot open makes it fail, and it tries that item
+ * again next time); with it on, appends are fsync'd and spool_sync leaves
+ * them alone. An item removed before the sync is no error.
+ */
+static void test_spool_sync_each_off_then_sync(void **state)
+{
+    struct spool *sp = NULL;
+    struct spool_item *it = NULL;
+    struct ho_error err;
+    char *dir = test_dir();
+    size_t n;
+
+    (void)state;
+    assert_int_equal(spool_open(dir, 10, 1 << 20, &sp, &err), HO_OK);
+    spool_sync_each(sp, 0);
+    put(sp, "run", 1, "first");
+    make_symlink(dir, "0190000000-00000001.run");
+    ho_error_clear(&err);
+    assert_int_equal(spool_sync(sp, &err), HO_EIO);
+    assert_non_null(strstr(err.msg, "0190000000-00000001.run"));
+    restore_file(dir, "0190000000-00000001.run", "first");
+    assert_int_equal(spool_sync(sp, &err), HO_OK); /* tried again, now fine */
+    make_symlink(dir, "0190000000-00000001.run");
+    assert_int_equal(spool_sync(sp, &err), HO_OK); /* synced once: not again */
+    restore_file(dir, "0190000000-00000001.run", "first");
+
+    spool_sync_each(sp, 1);
+    put(sp, "run", 2, "second");
+    make_symlink(dir, "0190000000-00000002.run");
+    assert_int_equal(spool_sync(sp, &err), HO_OK); /* fsync'd when appended */
+    restore_file(dir, "0190000000-00000002.run", "second");
+
+    spool_sync_each(sp, 0);
+    put(sp, "run", 3, "third");
+    put(sp, "metrics", 4, "fourth");
+    assert_int_equal(spool_remove(sp, "run", "0190000000-00000003"), HO_OK);
+    assert_int_equal(spool_sync(sp, &err), HO_OK); /* the removed one is no error */
+    make_symlink(dir, "0190000000-00000004.metrics");
+    assert_int_equal(spool_sync(sp, &err), HO_OK);
+    restore_file(dir, "0190000000-00000004.metrics", "fourth");
+
+    /* every item is whole either way */
+    assert_int_equal(spool_peek(sp, "run", 10, 1 << 20, &it, &n), HO_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(it[0].data, "first");
+    assert_string_equal(it[1].data, "second");
+    spool_items_free(it, n);
+    spool_close(sp);
+    assert_int_equal(spool_open(dir, 10, 1 << 20, &sp, &err), HO_OK);
+    assert_int_equal(spool_depth(sp), 3);
+    spool_close(sp);
+    test_dir_free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_spool_append_again_replaces),
         cmocka_unit_test(test_spool_reopen_rebuilds_index),
         cmocka_unit_test(test_spool_append_then_sync),
+        cmocka_unit_test(test_spool_sync_each_off_then_sync),
         cmocka_unit_test(test_spool_open_creates_folder_and_handles_empty),
         cmocka_unit_test(test_spool_dropped_file_missing_or_corrupt),
         cmocka_unit_test(test_spool_limit_by_count_drops_oldest),
