@@ -679,10 +679,22 @@ static enum ho_code HO_WUR store_wal(struct store *st, const char *path, struct 
     return rc;
 }
 
+/*
+ * Once, before SQLite initialises: no memory statistics (we never read them), so
+ * that each of SQLite's allocations does not take its global mutex.
+ */
+static void store_sqlite_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struct ho_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     enum ho_code rc;
     int i, have = 0;
+
+    pthread_once(&once, store_sqlite_config);
 
     /* NOMUTEX: st->mu already serialises every use of the connection. */
     if (sqlite3_open_v2(path, &st->db,
@@ -706,7 +718,7 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
     return rc;
 }
 
-#define STORE_CKPT_PERIOD_MS    1000
+#define STORE_CKPT_PERIOD_MS    250
 #define STORE_WRITER_CKPT_PAGES 10000 /* about 40 MB of WAL */
 
 static void *store_ckpt_main(void *arg)
@@ -718,7 +730,9 @@ static void *store_ckpt_main(void *arg)
     pthread_mutex_lock(&st->ckpt_mu);
     while (!st->ckpt_stop) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += STORE_CKPT_PERIOD_MS / 1000;
+        ts.tv_nsec += STORE_CKPT_PERIOD_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
         if (st->ckpt_stop)
             break;
@@ -1077,6 +1091,18 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
 }
 
 /* The run's metrics (into mj) and package tags (into tj) as JSON text, "" for none. */
+/*
+ * The metrics and tags JSON of every run of a batch, made before the store lock
+ * is taken: one buffer of NUL-terminated texts, each run's two offsets into it
+ * (RUN_COLS_NONE: NULL).
+ */
+#define RUN_COLS_NONE SIZE_MAX
+
+struct run_cols {
+    struct buf text;
+    size_t *off; /* 2 per run: metrics, tags */
+};
+
 static enum ho_code HO_WUR run_json_cols(const struct run *r, struct buf *mj, struct buf *tj)
 {
     enum ho_code rc = HO_OK;
@@ -1092,17 +1118,61 @@ static enum ho_code HO_WUR run_json_cols(const struct run *r, struct buf *mj, st
     return rc;
 }
 
+/* Appends b's text and its NUL to c (or notes none when empty); its offset in *off. */
+static enum ho_code HO_WUR run_cols_put(struct run_cols *c, const struct buf *b, size_t *off)
+{
+    enum ho_code rc;
+
+    *off = RUN_COLS_NONE;
+    if (b->len == 0)
+        return HO_OK;
+    *off = c->text.len;
+    rc = buf_append(&c->text, b->data, b->len);
+    return rc == HO_OK ? buf_append(&c->text, "", 1) : rc;
+}
+
+static enum ho_code HO_WUR run_cols_make(struct run_cols *c, const struct run *const *runs,
+                                         size_t n)
+{
+    struct buf mj, tj;
+    enum ho_code rc = HO_OK;
+    size_t i;
+
+    buf_init(&c->text, n * (STORE_METRICS_JSON_MAX + POINTS_TAGS_JSON_MAX + 2));
+    c->off = xcalloc(2 * n + 1, sizeof(*c->off));
+    buf_init(&mj, STORE_METRICS_JSON_MAX);
+    buf_init(&tj, POINTS_TAGS_JSON_MAX);
+    for (i = 0; rc == HO_OK && i < n; i++) {
+        rc = run_json_cols(runs[i], &mj, &tj);
+        if (rc == HO_OK)
+            rc = run_cols_put(c, &mj, &c->off[2 * i]);
+        if (rc == HO_OK)
+            rc = run_cols_put(c, &tj, &c->off[2 * i + 1]);
+    }
+    buf_cleanup(&mj);
+    buf_cleanup(&tj);
+    return rc;
+}
+
+static const char *run_cols_get(const struct run_cols *c, size_t i)
+{
+    return c->off[i] == RUN_COLS_NONE ? NULL : c->text.data + c->off[i];
+}
+
+static void run_cols_free(struct run_cols *c)
+{
+    buf_cleanup(&c->text);
+    free(c->off);
+}
+
 static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const struct run *r,
-                                      int64_t now_ms, struct buf *mj, struct buf *tj,
-                                      enum store_insert *res)
+                                      int64_t now_ms, const char *metrics_json,
+                                      const char *tags_json, enum store_insert *res)
 {
     sqlite3_stmt *s = st->s[ST_RUN_INSERT];
     enum ho_code rc;
     int64_t seq;
 
-    rc = run_json_cols(r, mj, tj);
-    if (rc != HO_OK)
-        return rc;
     store_bind_text(s, 1, r->id);
     sqlite3_bind_int64(s, 2, agent);
     store_bind_text(s, 3, r->package);
@@ -1117,10 +1187,10 @@ static enum ho_code HO_WUR run_insert(struct store *st, int64_t agent, const str
     bind_step(s, 15, &r->repair);
     bind_step(s, 19, &r->retest);
     sqlite3_bind_int(s, 23, (int)r->outcome);
-    store_bind_text(s, 24, r->nmetrics > 0 ? mj->data : NULL);
+    store_bind_text(s, 24, metrics_json);
     sqlite3_bind_int64(s, 25, now_ms);
     store_bind_text(s, 26, r->environment);
-    store_bind_text(s, 27, r->ntags > 0 ? tj->data : NULL);
+    store_bind_text(s, 27, tags_json);
     rc = store_stmt_exec(st, s, "insert run");
     if (rc != HO_OK)
         return rc;
@@ -1140,14 +1210,17 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
                                const struct run *const *runs, size_t n, int64_t now_ms,
                                enum store_insert *results)
 {
-    struct buf mj, tj;
+    struct run_cols cols;
     int64_t agent = 0;
     sqlite3_stmt *s;
     enum ho_code rc;
     size_t i;
 
-    buf_init(&mj, STORE_METRICS_JSON_MAX);
-    buf_init(&tj, POINTS_TAGS_JSON_MAX);
+    rc = run_cols_make(&cols, runs, n);
+    if (rc != HO_OK) {
+        run_cols_free(&cols);
+        return rc;
+    }
     store_lock(st);
     rc = lookup_id(st, ST_AGENT_ID_BY_UID, agent_id, &agent, NULL);
     if (rc == HO_ENOENT)
@@ -1155,7 +1228,8 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
     if (rc == HO_OK)
         rc = store_tx_begin(st);
     for (i = 0; rc == HO_OK && i < n; i++)
-        rc = run_insert(st, agent, runs[i], now_ms, &mj, &tj, &results[i]);
+        rc = run_insert(st, agent, runs[i], now_ms, run_cols_get(&cols, 2 * i),
+                        run_cols_get(&cols, 2 * i + 1), &results[i]);
     if (rc == HO_OK) {
         s = st->s[ST_AGENT_SEEN];
         sqlite3_bind_int64(s, 1, agent);
@@ -1167,8 +1241,7 @@ enum ho_code store_runs_insert(struct store *st, const char *agent_id,
     if (rc != HO_OK)
         store_tx_rollback(st);
     store_unlock(st);
-    buf_cleanup(&mj);
-    buf_cleanup(&tj);
+    run_cols_free(&cols);
     return rc;
 }
 
