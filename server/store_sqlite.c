@@ -115,8 +115,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         "retest_status = excluded.retest_status, manual = excluded.manual, "
         "last_run_at = excluded.last_run_at, "
         "consecutive_failures = CASE WHEN ?12 THEN state.consecutive_failures + 1 ELSE 0 END, "
+        "last_ok_at = CASE WHEN ?11 > coalesce(state.last_ok_at, -1) THEN ?11 "
+        "ELSE state.last_ok_at END, "
         "interval_s = excluded.interval_s WHERE excluded.last_run_at >= state.last_run_at",
-    /* Late ok runs still move last_ok_at forward. */
+    /* Late ok runs (older than the state's run) still move last_ok_at forward. */
     [ST_STATE_OK] = "UPDATE state SET last_ok_at = ?3 WHERE agent = ?1 AND check_name = ?2 "
                     "AND (last_ok_at IS NULL OR last_ok_at < ?3)",
     [ST_STATE_POS] = "SELECT a.name, s.check_name FROM state s JOIN agents a ON a.id = s.agent "
@@ -1083,8 +1085,8 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
     sqlite3_bind_int(s, 12, failing);
     sqlite3_bind_int(s, 13, r->interval_s);
     rc = store_stmt_exec(st, s, "update state");
-    if (rc != HO_OK || !ok)
-        return rc;
+    if (rc != HO_OK || !ok || sqlite3_changes(st->db) > 0)
+        return rc; /* the upsert moved last_ok_at itself */
     s = st->s[ST_STATE_OK];
     sqlite3_bind_int64(s, 1, agent);
     store_bind_text(s, 2, r->check);
@@ -1092,7 +1094,6 @@ static enum ho_code HO_WUR state_update(struct store *st, int64_t agent, const s
     return store_stmt_exec(st, s, "update state last_ok_at");
 }
 
-/* The run's metrics (into mj) and package tags (into tj) as JSON text, "" for none. */
 /*
  * The metrics and tags JSON of every run of a batch, made before the store lock
  * is taken: one buffer of NUL-terminated texts, each run's two offsets into it
@@ -1105,6 +1106,7 @@ struct run_cols {
     size_t *off; /* 2 per run: metrics, tags */
 };
 
+/* The run's metrics (into mj) and package tags (into tj) as JSON text, "" for none. */
 static enum ho_code HO_WUR run_json_cols(const struct run *r, struct buf *mj, struct buf *tj)
 {
     enum ho_code rc = HO_OK;
