@@ -22,9 +22,12 @@
  */
 #include <errno.h>
 #include <glob.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -60,7 +63,15 @@ struct ref_db {
     int64_t *last_ms;     /* per agent: started_at of its last run */
     int64_t run_seq;      /* seq of the run ref_insert_run stored last */
     struct bench_rng rng;
+    /* checkpoints as the server makes them: a thread of their own (store_ckpt_main) */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    atomic_int ckpt_stop;
+    int ckpt_running;
 };
+
+#define REF_CKPT_PERIOD_MS    250   /* server/store_sqlite.c STORE_CKPT_PERIOD_MS */
+#define REF_WRITER_CKPT_PAGES 40000 /* STORE_WRITER_CKPT_PAGES */
 
 /* The run columns, the statement of server/store_sqlite.c ST_RUN_INSERT. */
 static const char ref_sql_run[] =
@@ -80,7 +91,10 @@ static const char ref_sql_state[] =
     "retest_status = excluded.retest_status, manual = excluded.manual, "
     "last_run_at = excluded.last_run_at, "
     "consecutive_failures = CASE WHEN ?12 THEN state.consecutive_failures + 1 ELSE 0 END, "
+    "last_ok_at = CASE WHEN ?11 > coalesce(state.last_ok_at, -1) THEN ?11 "
+    "ELSE state.last_ok_at END, "
     "interval_s = excluded.interval_s WHERE excluded.last_run_at >= state.last_run_at";
+/* only for a late ok run, which the upsert left alone */
 static const char ref_sql_state_ok[] =
     "UPDATE state SET last_ok_at = ?3 WHERE agent = ?1 AND check_name = ?2 "
     "AND (last_ok_at IS NULL OR last_ok_at < ?3)";
@@ -177,7 +191,36 @@ static void ref_cache(struct ref_db *rd, const struct ref_opts *o)
     ref_exec(rd->db, pragma, "cache_size");
 }
 
-/* Opens path as server/store_sqlite.c does: WAL, synchronous=NORMAL, foreign keys. */
+static void *ref_ckpt_main(void *arg)
+{
+    struct ref_db *rd = arg;
+    struct timespec ts = {0, REF_CKPT_PERIOD_MS * 1000000L};
+    int logp = 0, done = 0;
+
+    while (!atomic_load(&rd->ckpt_stop)) {
+        nanosleep(&ts, NULL);
+        (void)sqlite3_wal_checkpoint_v2(rd->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp, &done);
+    }
+    return NULL;
+}
+
+/* The server's checkpoint thread and the writer's far-off checkpoint (store_ckpt_start). */
+static void ref_ckpt_start(struct ref_db *rd, const char *path)
+{
+    if (sqlite3_open_v2(path, &rd->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        bench_fatal("%s: %s", path, sqlite3_errmsg(rd->ckpt_db));
+    sqlite3_busy_timeout(rd->ckpt_db, 5000);
+    ref_exec(rd->ckpt_db, "PRAGMA journal_mode = WAL", "checkpoint connection");
+    if (pthread_create(&rd->ckpt_thread, NULL, ref_ckpt_main, rd) != 0)
+        bench_fatal("cannot start the checkpoint thread");
+    rd->ckpt_running = 1;
+    sqlite3_wal_autocheckpoint(rd->db, REF_WRITER_CKPT_PAGES);
+}
+
+/*
+ * Opens path as server/store_sqlite.c does: WAL, synchronous=NORMAL, foreign keys,
+ * checkpoints on a thread of their own.
+ */
 static void ref_open(struct ref_db *rd, const char *path, const struct ref_opts *o)
 {
     if (sqlite3_open_v2(path, &rd->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -188,6 +231,7 @@ static void ref_open(struct ref_db *rd, const char *path, const struct ref_opts 
     ref_exec(rd->db, "PRAGMA synchronous = NORMAL", "synchronous");
     ref_exec(rd->db, "PRAGMA foreign_keys = ON", "foreign_keys");
     ref_cache(rd, o);
+    ref_ckpt_start(rd, path);
     bench_rng_seed(&rd->rng);
 }
 
@@ -314,7 +358,7 @@ static void ref_insert_state(struct ref_db *rd, int64_t agent, const struct benc
     sqlite3_bind_int(s, 12, !ok);
     sqlite3_bind_int(s, 13, r->interval_s);
     ref_step(rd->db, s, "upsert state");
-    if (!ok || rd->state_ok == NULL)
+    if (!ok || rd->state_ok == NULL || sqlite3_changes(rd->db) > 0)
         return;
     s = rd->state_ok;
     sqlite3_bind_int64(s, 1, agent);
@@ -463,6 +507,11 @@ static void ref_close(struct ref_db *rd)
     size_t i;
     int a;
 
+    if (rd->ckpt_running) {
+        atomic_store(&rd->ckpt_stop, 1);
+        pthread_join(rd->ckpt_thread, NULL);
+        sqlite3_close(rd->ckpt_db);
+    }
     for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(rd->db);
@@ -584,6 +633,8 @@ int main(int argc, char **argv)
 
     ref_parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* as the server (store_sqlite.c): no memory statistics, no global mutex per allocation */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (o.fill_only)
         return ref_fill(&o);
     memset(&rd, 0, sizeof(rd));
