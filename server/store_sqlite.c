@@ -720,14 +720,50 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
     return rc;
 }
 
-#define STORE_CKPT_PERIOD_MS    250
-#define STORE_WRITER_CKPT_PAGES 40000 /* about 160 MB of WAL */
+#define STORE_CKPT_PERIOD_MS     250
+#define STORE_CKPT_RESTART_PAGES 40000  /* about 160 MB of WAL: time to restart it */
+#define STORE_CKPT_TAIL_PAGES    300    /* copied under the writer's lock at most */
+#define STORE_CKPT_CATCH_UP      50     /* passes without a pause to get there */
+#define STORE_WRITER_CKPT_PAGES  100000 /* about 400 MB of WAL: the writer's safety net */
+
+/*
+ * One passive checkpoint; past STORE_CKPT_RESTART_PAGES, passes follow without a
+ * pause until what is left is a short tail, which the last pass copies holding the
+ * writer's lock: with no transaction in between the WAL is then copied whole, and
+ * the next write starts it again from the beginning. The writer waits only for
+ * that tail (and the sync of the database file), not for the WAL's whole length.
+ */
+static void store_ckpt_pass(struct store *st)
+{
+    int logp = 0, done = 0, i;
+
+    for (i = 0; i < STORE_CKPT_CATCH_UP; i++) {
+        /* PASSIVE never waits for readers or writers; what it cannot copy now waits */
+        if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp,
+                                      &done) != SQLITE_OK) {
+            if (sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
+                log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+            return;
+        }
+        if (logp < STORE_CKPT_RESTART_PAGES)
+            return;
+        if (logp - done <= STORE_CKPT_TAIL_PAGES)
+            break;
+    }
+    if (i == STORE_CKPT_CATCH_UP)
+        return; /* ingest outruns the copy: the writer's own checkpoint is the net */
+    store_lock(st);
+    if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp, &done) !=
+            SQLITE_OK &&
+        sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
+        log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+    store_unlock(st);
+}
 
 static void *store_ckpt_main(void *arg)
 {
     struct store *st = arg;
     struct timespec ts;
-    int logp = 0, done = 0;
 
     pthread_mutex_lock(&st->ckpt_mu);
     while (!st->ckpt_stop) {
@@ -739,11 +775,7 @@ static void *store_ckpt_main(void *arg)
         if (st->ckpt_stop)
             break;
         pthread_mutex_unlock(&st->ckpt_mu);
-        /* PASSIVE never waits for readers or writers; what it cannot copy now waits */
-        if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp,
-                                      &done) != SQLITE_OK &&
-            sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
-            log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+        store_ckpt_pass(st);
         pthread_mutex_lock(&st->ckpt_mu);
     }
     pthread_mutex_unlock(&st->ckpt_mu);
@@ -786,10 +818,9 @@ static void store_ckpt_start(struct store *st, const char *path)
     /*
      * The writer keeps a far-off checkpoint of its own: under ingest without a pause a
      * passive checkpoint never sees the whole WAL copied, so the WAL could not restart
-     * and would grow without bound. Past this size the writer's commit restarts it, and
-     * cheaply, since the thread has already copied almost every page. What the thread
-     * has not copied yet (its last 250 ms) is the cost of each restart, so they are
-     * kept rare: 160 MB of WAL, about 3 s of full-speed ingest.
+     * and would grow without bound. The thread restarts it (store_ckpt_pass); should
+     * ingest outrun the thread, past this size the writer's commit does, holding every
+     * other writer for as long as the copy of what the thread has not copied yet takes.
      */
     sqlite3_wal_autocheckpoint(st->db, STORE_WRITER_CKPT_PAGES);
 }
