@@ -70,8 +70,10 @@ struct ref_db {
     int ckpt_running;
 };
 
-#define REF_CKPT_PERIOD_MS    250   /* server/store_sqlite.c STORE_CKPT_PERIOD_MS */
-#define REF_WRITER_CKPT_PAGES 40000 /* STORE_WRITER_CKPT_PAGES */
+/* server/store_sqlite.c STORE_CKPT_PERIOD_MS */
+#define REF_CKPT_PERIOD_MS 250
+/* the server's thread restarts the WAL past this (STORE_CKPT_RESTART_PAGES); here, the writer */
+#define REF_WRITER_CKPT_PAGES 40000
 
 /* The run columns, the statement of server/store_sqlite.c ST_RUN_INSERT. */
 static const char ref_sql_run[] =
@@ -204,7 +206,7 @@ static void *ref_ckpt_main(void *arg)
     return NULL;
 }
 
-/* The server's checkpoint thread and the writer's far-off checkpoint (store_ckpt_start). */
+/* The server's checkpoint thread (store_ckpt_start); the WAL restart left to the writer. */
 static void ref_ckpt_start(struct ref_db *rd, const char *path)
 {
     if (sqlite3_open_v2(path, &rd->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
