@@ -10,7 +10,7 @@
  * a manual "healops-agent run"), every append fsyncs its file before the
  * rename, as above. While the server takes runs within the second, an append
  * only writes and renames: its item is sent and removed long before the
- * kernel would write it back, and the fsync was most of the agent's CPU per
+ * kernel would write it back, and the fsync was a quarter of the agent's CPU per
  * run. Such items are marked unsynced; spool_sync (the sender calls it when a
  * send fails, and close does) fsyncs each of them, then the folder, which
  * makes the renames themselves durable. What a power loss can cost is the
