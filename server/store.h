@@ -45,6 +45,13 @@ struct store_token {
 enum ho_code store_open(const char *path, struct store **out, struct ho_error *err) HO_WUR;
 void store_close(struct store *st);
 /*
+ * Sizes of the WAL's checkpoints, in pages (the defaults suit a server; tests
+ * use small ones): past restart_pages the checkpoint thread restarts the WAL,
+ * copying at most tail_pages holding the writer's lock; past writer_pages the
+ * writer's commit checkpoints itself. No effect on a store without the thread.
+ */
+void store_checkpoint_tune(struct store *st, int restart_pages, int tail_pages, int writer_pages);
+/*
  * A second, read-only handle on a database that store_open created and migrated,
  * for the read endpoints (runs, repairs, state, summary, agents): its own
  * connection and lock, so a slow query never holds up ingest (WAL: readers and the

@@ -255,6 +255,8 @@ struct store {
     pthread_t ckpt_thread;
     int ckpt_running;
     int ckpt_stop;
+    int ckpt_restart_pages; /* under ckpt_mu: STORE_CKPT_RESTART_PAGES unless tuned */
+    int ckpt_tail_pages;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
 };
@@ -722,18 +724,19 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
 
 #define STORE_CKPT_PERIOD_MS     250
 #define STORE_CKPT_RESTART_PAGES 40000  /* about 160 MB of WAL: time to restart it */
-#define STORE_CKPT_TAIL_PAGES    300    /* copied under the writer's lock at most */
-#define STORE_CKPT_CATCH_UP      50     /* passes without a pause to get there */
+#define STORE_CKPT_TAIL_PAGES    300    /* catch up until no more is left for the locked pass */
+#define STORE_CKPT_CATCH_UP      8      /* passes without a pause to get there */
 #define STORE_WRITER_CKPT_PAGES  100000 /* about 400 MB of WAL: the writer's safety net */
 
 /*
- * One passive checkpoint; past STORE_CKPT_RESTART_PAGES, passes follow without a
- * pause until what is left is a short tail, which the last pass copies holding the
- * writer's lock: with no transaction in between the WAL is then copied whole, and
- * the next write starts it again from the beginning. The writer waits only for
- * that tail (and the sync of the database file), not for the WAL's whole length.
+ * One passive checkpoint; past restart_pages, passes follow without a pause until
+ * what is left is a short tail (or STORE_CKPT_CATCH_UP passes), which the last pass
+ * copies holding the writer's lock: with no transaction in between the WAL is then
+ * copied whole, and the next write starts it again from the beginning. The writer
+ * waits only for that tail (and the sync of the database file), not for the WAL's
+ * whole length.
  */
-static void store_ckpt_pass(struct store *st)
+static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
 {
     int logp = 0, done = 0, i;
 
@@ -745,13 +748,12 @@ static void store_ckpt_pass(struct store *st)
                 log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
             return;
         }
-        if (logp < STORE_CKPT_RESTART_PAGES)
+        if (logp < restart_pages)
             return;
-        if (logp - done <= STORE_CKPT_TAIL_PAGES)
+        if (logp - done <= tail_pages)
             break;
     }
-    if (i == STORE_CKPT_CATCH_UP)
-        return; /* ingest outruns the copy: the writer's own checkpoint is the net */
+    /* ingest may outrun the passes: then the tail is what came during the last one */
     store_lock(st);
     if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp, &done) !=
             SQLITE_OK &&
@@ -764,6 +766,7 @@ static void *store_ckpt_main(void *arg)
 {
     struct store *st = arg;
     struct timespec ts;
+    int restart, tail;
 
     pthread_mutex_lock(&st->ckpt_mu);
     while (!st->ckpt_stop) {
@@ -774,8 +777,10 @@ static void *store_ckpt_main(void *arg)
         pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
         if (st->ckpt_stop)
             break;
+        restart = st->ckpt_restart_pages;
+        tail = st->ckpt_tail_pages;
         pthread_mutex_unlock(&st->ckpt_mu);
-        store_ckpt_pass(st);
+        store_ckpt_pass(st, restart, tail);
         pthread_mutex_lock(&st->ckpt_mu);
     }
     pthread_mutex_unlock(&st->ckpt_mu);
@@ -807,6 +812,8 @@ static void store_ckpt_start(struct store *st, const char *path)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st->ckpt_cv, &ca);
     pthread_condattr_destroy(&ca);
+    st->ckpt_restart_pages = STORE_CKPT_RESTART_PAGES;
+    st->ckpt_tail_pages = STORE_CKPT_TAIL_PAGES;
     if (pthread_create(&st->ckpt_thread, NULL, store_ckpt_main, st) != 0) {
         pthread_cond_destroy(&st->ckpt_cv);
         pthread_mutex_destroy(&st->ckpt_mu);
@@ -823,6 +830,19 @@ static void store_ckpt_start(struct store *st, const char *path)
      * other writer for as long as the copy of what the thread has not copied yet takes.
      */
     sqlite3_wal_autocheckpoint(st->db, STORE_WRITER_CKPT_PAGES);
+}
+
+void store_checkpoint_tune(struct store *st, int restart_pages, int tail_pages, int writer_pages)
+{
+    if (!st->ckpt_running)
+        return;
+    pthread_mutex_lock(&st->ckpt_mu);
+    st->ckpt_restart_pages = restart_pages;
+    st->ckpt_tail_pages = tail_pages;
+    pthread_mutex_unlock(&st->ckpt_mu);
+    store_lock(st);
+    sqlite3_wal_autocheckpoint(st->db, writer_pages);
+    store_unlock(st);
 }
 
 static void store_ckpt_stop(struct store *st)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "embedded.h"
@@ -1029,10 +1030,58 @@ static void test_store_wal_checkpointed_in_background(void **state)
     assert_true(sb.st_size < first + first / 4);
 }
 
+/*
+ * Under runs that keep coming (gaps far shorter than the thread's period), the
+ * checkpoint thread restarts the WAL each time it is past its restart size,
+ * copying the last pages holding the writer's lock; the writer's own checkpoint
+ * is out of reach. Every restart starts the file over, so its length stops
+ * growing: the same after 2.25 s as after 0.75 s, give or take a period's
+ * writes; without the restarts it would be three times as long.
+ */
+static void test_store_wal_restarted_under_steady_writes(void **state)
+{
+    struct fx *f = *state;
+    struct run runs[50];
+    const struct run *p[50];
+    enum store_insert res[50];
+    char wal[160];
+    struct stat sb;
+    off_t early = 0;
+    int64_t start = T0;
+    struct timespec t0, t1;
+    double secs = 0;
+    int i;
+
+    fx_path(f, "-wal", wal, sizeof(wal));
+    store_checkpoint_tune(f->st, 64, 16, 1000000);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (secs < 2.25) {
+        for (i = 0; i < 50; i++) {
+            mk_run(&runs[i], start++, "nginx", i % 2 ? "nginx.port" : "nginx.running",
+                   RUN_OUTCOME_OK, 0, 0);
+            p[i] = &runs[i];
+        }
+        assert_int_equal(store_runs_insert(f->st, f->web1, p, 50, T0, res), HO_OK);
+        runs_cleanup(runs, 50);
+        usleep(2000);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (early == 0 && secs >= 0.75) {
+            assert_int_equal(stat(wal, &sb), 0);
+            early = sb.st_size;
+        }
+    }
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_true(early > 0);
+    assert_true(sb.st_size < 2 * early);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_wal_checkpointed_in_background, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_wal_restarted_under_steady_writes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_sees_commits_and_cannot_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_open_applies_migrations, setup, teardown),
