@@ -479,8 +479,8 @@ static void alerts_facts(struct alerts *a, const struct store_alert_subject *s, 
     f->open_kind = open_kind;
     if (s->has_state &&
         (s->outcome == RUN_OUTCOME_REPAIRED || (s->has_open && open_kind == ALERT_KIND_FLAPPING)) &&
-        store_alert_repairs_count(a->reads, s->agent_rowid, check, now_ms - a->rules.flap_window_ms,
-                                  &f->repairs_in_window) != HO_OK)
+        store_alert_repairs_count(app_reads(a->app), s->agent_rowid, check,
+                                  now_ms - a->rules.flap_window_ms, &f->repairs_in_window) != HO_OK)
         f->repairs_in_window = -1;
 }
 
@@ -516,7 +516,7 @@ static int alerts_eval(struct alerts *a, const char *agent_id, const char *check
     enum ho_code rc;
 
     alerts_key(key, sizeof(key), agent_id, check);
-    rc = store_alert_subject_get(a->reads, agent_id, check, key, &s);
+    rc = store_alert_subject_get(app_reads(a->app), agent_id, check, key, &s);
     if (rc != HO_OK) {
         if (rc != HO_ENOENT)
             log_warnx("alerts: %s/%s: cannot read the state: %s", agent_id, check, ho_code_str(rc));
@@ -785,7 +785,6 @@ struct alerts *alerts_new(struct app *app, struct receivers *rs)
 
     a->app = app;
     a->store = app->store;
-    a->reads = app->reader != NULL ? app->reader : app->store;
     a->rs = rs;
     a->rules.after_failures = (int)c->alert_after_failures;
     a->rules.repeat_every_ms = c->alert_repeat_every * 1000;

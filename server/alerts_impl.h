@@ -189,8 +189,7 @@ int alerts_oset_refresh_due(struct alerts_oset *o, const char *key, int64_t now_
 
 struct alerts {
     struct app *app;
-    struct store *store;  /* alerts and their outbox are written here */
-    struct store *reads;  /* each evaluation reads here (the reader: not the writer's lock) */
+    struct store *store;  /* alerts and their outbox are written here; reads: app_reads */
     struct receivers *rs; /* owned, may be NULL */
     struct alert_rules_cfg rules;
     int64_t evaluate_every_ms;

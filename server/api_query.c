@@ -23,12 +23,6 @@
 
 #define API_MAX_RESPONSE  (256u * 1024 * 1024)
 
-/* The handle for read-only queries: the reader connection when the server has one. */
-static struct store *api_reader(const struct app *app)
-{
-    return app->reader != NULL ? app->reader : app->store;
-}
-
 static int api_run_query(const struct api_request *req, struct run_query *q,
                          struct api_response *resp)
 {
@@ -90,7 +84,7 @@ void api_runs_get(struct app *app, const struct api_request *req, struct api_res
         return;
     q.repairs_only = repairs_only;
     ho_error_clear(&err);
-    rc = store_runs_query(api_reader(app), &q, &runs, &n, next, &err);
+    rc = store_runs_query(app_reads(app), &q, &runs, &n, next, &err);
     if (rc != HO_OK) {
         api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
         return;
@@ -256,7 +250,7 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
         q.label_key = key;
     }
     ho_error_clear(&err);
-    rc = store_state_query(api_reader(app), &q, &rows, &n, next, &err);
+    rc = store_state_query(app_reads(app), &q, &rows, &n, next, &err);
     if (rc != HO_OK) {
         api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
         return;
@@ -294,7 +288,7 @@ void api_state_summary_get(struct app *app, const struct api_request *req,
         q.label_key = key;
     }
     ho_error_clear(&err);
-    rc = store_state_summary(api_reader(app), &q, &sum, &err);
+    rc = store_state_summary(app_reads(app), &q, &sum, &err);
     if (rc != HO_OK) {
         api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
         return;
@@ -362,7 +356,7 @@ void api_agents_get(struct app *app, const struct api_request *req, struct api_r
         api_param_cursor(req, &cursor, resp))
         return;
     ho_error_clear(&err);
-    rc = store_agents_query(api_reader(app), limit, cursor, &rows, &n, next, &err);
+    rc = store_agents_query(app_reads(app), limit, cursor, &rows, &n, next, &err);
     if (rc != HO_OK) {
         api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
         return;
@@ -413,7 +407,7 @@ void api_agent_get(struct app *app, const struct api_request *req, struct api_re
         return;
     }
     memset(&a, 0, sizeof(a));
-    rc = store_agent_get(api_reader(app), id, &a);
+    rc = store_agent_get(app_reads(app), id, &a);
     if (rc != HO_OK) {
         api_error(resp, rc, NULL, rc == HO_ENOENT ? "no such agent" : "query failed");
         return;

@@ -69,4 +69,10 @@ struct app {
     int64_t started_at_ms;
 };
 
+/* Where read-only work goes (queries, alert evaluation, forwarding): the reader if any. */
+static inline struct store *app_reads(const struct app *app)
+{
+    return app->reader != NULL ? app->reader : app->store;
+}
+
 #endif

@@ -437,9 +437,8 @@ static void *fwd_worker_main(void *arg)
              forward_type_str(w->t->type), w->t->target, sf.delivered_seq, sf.pending);
     store_forwarder_cleanup(&sf);
     while (!stop && !fwd_stopping(fw, &gen)) {
-        /* read on the reader connection: not in turn with ingest for the writer's lock */
-        if (store_points_after(fw->app->reader != NULL ? fw->app->reader : fw->app->store,
-                               w->delivered_seq, batch, &p, &n) != HO_OK) {
+        /* on the reader connection: not in turn with ingest for the writer's lock */
+        if (store_points_after(app_reads(fw->app), w->delivered_seq, batch, &p, &n) != HO_OK) {
             stop = fwd_wait(fw, FORWARD_STORE_RETRY_MS, 0, 0);
             continue;
         }
