@@ -736,29 +736,34 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
  * waits only for that tail (and the sync of the database file), not for the WAL's
  * whole length.
  */
+/*
+ * One passive checkpoint on the thread's connection; 0, or -1 (logged unless
+ * another checkpoint was running). PASSIVE never waits for readers or writers:
+ * what it cannot copy now waits for the next.
+ */
+static int store_ckpt_passive(struct store *st, int *logp, int *done)
+{
+    if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, logp, done) ==
+        SQLITE_OK)
+        return 0;
+    if (sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
+        log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+    return -1;
+}
+
 static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
 {
     int logp = 0, done = 0, i;
 
     for (i = 0; i < STORE_CKPT_CATCH_UP; i++) {
-        /* PASSIVE never waits for readers or writers; what it cannot copy now waits */
-        if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp,
-                                      &done) != SQLITE_OK) {
-            if (sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
-                log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
-            return;
-        }
-        if (logp < restart_pages)
+        if (store_ckpt_passive(st, &logp, &done) != 0 || logp < restart_pages)
             return;
         if (logp - done <= tail_pages)
             break;
     }
     /* ingest may outrun the passes: then the tail is what came during the last one */
     store_lock(st);
-    if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &logp, &done) !=
-            SQLITE_OK &&
-        sqlite3_errcode(st->ckpt_db) != SQLITE_BUSY)
-        log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->ckpt_db));
+    (void)store_ckpt_passive(st, &logp, &done);
     store_unlock(st);
 }
 
