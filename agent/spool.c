@@ -599,14 +599,12 @@ void spool_sync_each(struct spool *sp, int on)
     pthread_mutex_unlock(&sp->lock);
 }
 
-/* An item whose data spool_sync is to fsync: its file name, and where it came from. */
+/* An item whose data spool_sync is to fsync: its file name, "<id>.<kind>". */
 struct spool_pending {
     char name[SPOOL_NAME_MAX];
-    size_t kind;
-    char *id; /* owned */
 };
 
-/* Copies the unsynced items' names and marks them synced; lock held. */
+/* The items written without fsync, marked synced now; lock held. */
 static struct spool_pending *spool_take_unsynced(struct spool *sp, size_t *n)
 {
     struct spool_pending *p = NULL;
@@ -625,10 +623,7 @@ static struct spool_pending *spool_take_unsynced(struct spool *sp, size_t *n)
                 cap = cap == 0 ? 16 : cap * 2;
                 p = xrealloc(p, cap * sizeof(*p));
             }
-            spool_name(p[*n].name, e->id, q->kind);
-            p[*n].kind = i;
-            p[*n].id = xstrdup(e->id);
-            (*n)++;
+            spool_name(p[(*n)++].name, e->id, q->kind);
             e->synced = 1;
         }
     }
@@ -636,18 +631,20 @@ static struct spool_pending *spool_take_unsynced(struct spool *sp, size_t *n)
 }
 
 /* Marks the items p[from..n) unsynced again (a sync failed); lock held. */
-static void spool_untake(struct spool *sp, const struct spool_pending *p, size_t from, size_t n)
+static void spool_untake(struct spool *sp, struct spool_pending *p, size_t from, size_t n)
 {
+    struct spool_queue *q;
+    char *dot;
     size_t i, pos;
     int found;
 
     for (i = from; i < n; i++) {
-        struct spool_queue *q;
-
-        if (p[i].kind >= sp->nkinds)
+        dot = strchr(p[i].name, '.'); /* ids and kinds have none */
+        *dot = '\0';
+        q = spool_queue(sp, dot + 1, 0);
+        if (q == NULL)
             continue;
-        q = &sp->kinds[p[i].kind];
-        pos = spool_queue_find(q, p[i].id, &found);
+        pos = spool_queue_find(q, p[i].name, &found);
         if (found)
             q->e[q->head + pos].synced = 0;
     }
@@ -694,8 +691,6 @@ enum ho_code spool_sync(struct spool *sp, struct ho_error *err)
         sp->unsynced = 1;
         pthread_mutex_unlock(&sp->lock);
     }
-    for (i = 0; i < n; i++)
-        free(p[i].id);
     free(p);
     return rc;
 }

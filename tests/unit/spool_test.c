@@ -1023,6 +1023,7 @@ static void test_spool_sync_each_off_then_sync(void **state)
     ho_error_clear(&err);
     assert_int_equal(spool_sync(sp, &err), HO_EIO);
     assert_non_null(strstr(err.msg, "0190000000-00000001.run"));
+    assert_int_equal(spool_sync(sp, &err), HO_EIO); /* still pending: it fails again */
     restore_file(dir, "0190000000-00000001.run", "first");
     assert_int_equal(spool_sync(sp, &err), HO_OK); /* tried again, now fine */
     make_symlink(dir, "0190000000-00000001.run");
