@@ -98,7 +98,6 @@ struct runner_prep {
     char *const *envp;    /* never NULL */
     struct sigaction dfl; /* SIG_DFL, empty mask */
     int in_fd;            /* child ends, all above stderr */
-    int in_shared;        /* in_fd is runner_devnull: never closed */
     int out_fd;
     int err_fd;
     int fail_fd;
@@ -618,13 +617,30 @@ static void runner_reap(struct runner_io *io, struct runner_result *res)
     }
 }
 
-static void runner_prep_free(struct runner_prep *p)
+/* Opened once for the process: the stdin of every child given no input, and the fd limit. */
+static int runner_devnull = -1;
+static long runner_open_max = -1;
+static pthread_once_t runner_once_ctl = PTHREAD_ONCE_INIT;
+
+static void runner_once(void)
 {
-    runner_paths_free(p->paths);
-    if (p->in_shared)
+    runner_devnull = runner_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    runner_open_max = sysconf(_SC_OPEN_MAX);
+}
+
+/* Drops the child's stdin end; the shared /dev/null stays open. */
+static void runner_close_in(struct runner_prep *p)
+{
+    if (p->in_fd == runner_devnull)
         p->in_fd = -1;
     else
         runner_close(&p->in_fd);
+}
+
+static void runner_prep_free(struct runner_prep *p)
+{
+    runner_paths_free(p->paths);
+    runner_close_in(p);
     runner_close(&p->out_fd);
     runner_close(&p->err_fd);
     runner_close(&p->fail_fd);
@@ -639,17 +655,6 @@ static void runner_io_close(struct runner_io *io)
     runner_close(&io->pidfd);
     buf_cleanup(&io->out.buf);
     buf_cleanup(&io->err.buf);
-}
-
-/* Opened once for the process: the stdin of every child given no input, and the fd limit. */
-static int runner_devnull = -1;
-static long runner_open_max = -1;
-static pthread_once_t runner_once_ctl = PTHREAD_ONCE_INIT;
-
-static void runner_once(void)
-{
-    runner_devnull = runner_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
-    runner_open_max = sysconf(_SC_OPEN_MAX);
 }
 
 /* Makes the pipes (parent ends into io, child ends into p). */
@@ -673,7 +678,6 @@ static int runner_setup(const struct runner_spec *spec, struct runner_prep *p, s
         io->in_fd = fds[1];
     } else if (runner_devnull >= 0) {
         p->in_fd = runner_devnull;
-        p->in_shared = 1;
     } else {
         p->in_fd = runner_fd_high(open("/dev/null", O_RDONLY | O_CLOEXEC));
         if (p->in_fd < 0)
@@ -698,10 +702,7 @@ static int runner_setup(const struct runner_spec *spec, struct runner_prep *p, s
 /* After fork, in the parent: drop the child ends, own the group, watch the pid. */
 static void runner_started(struct runner_prep *p, struct runner_io *io)
 {
-    if (p->in_shared)
-        p->in_fd = -1;
-    else
-        runner_close(&p->in_fd);
+    runner_close_in(p);
     runner_close(&p->out_fd);
     runner_close(&p->err_fd);
     runner_close(&p->fail_fd);
