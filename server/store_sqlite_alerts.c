@@ -46,8 +46,15 @@ static const char sql_open_by_key[] = ALERT_COLS "WHERE al.key = ?1 AND al.resol
 static const char sql_by_id[] = ALERT_COLS "WHERE al.id = ?1";
 static const char sql_open_list[] =
     ALERT_COLS "WHERE al.resolved_at IS NULL ORDER BY al.id LIMIT ?1";
+/*
+ * A repaired run always has a repair step: "repair_status IS NOT NULL" picks the partial
+ * index runs_agent_check_repairs, so only the check's repairs in the window are read, not
+ * every run of the check in it (a table row each: a quarter of the server's CPU at 20,000
+ * runs/s).
+ */
 static const char sql_repairs[] = "SELECT count(*) FROM runs WHERE agent = ?1 AND check_name = ?2 "
-                                  "AND started_at >= ?3 AND outcome = ?4";
+                                  "AND started_at >= ?3 AND outcome = ?4 "
+                                  "AND repair_status IS NOT NULL";
 static const char sql_open[] =
     "INSERT INTO alerts (key, agent, check_name, package, kind, severity, summary, context, "
     "opened_at, last_sent_at, last_resend_at, count, last_run_id) VALUES (?1, "
