@@ -77,8 +77,9 @@ struct forward {
     pthread_t pruner;
     int pruner_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t gen; /* bumped by forward_notify */
+    pthread_cond_t cv;     /* stop, for every sleeper */
+    pthread_cond_t pts_cv; /* new points, only for workers waiting for them */
+    uint64_t gen;          /* bumped by forward_notify */
     int stopping;
 };
 
@@ -195,7 +196,8 @@ static int fwd_wait(struct forward *fw, int64_t ms, int wake_on_points, uint64_t
     fwd_deadline(&until, ms);
     pthread_mutex_lock(&fw->mu);
     while (!fw->stopping && !(wake_on_points && fw->gen != seen_gen)) {
-        if (pthread_cond_timedwait(&fw->cv, &fw->mu, &until) == ETIMEDOUT)
+        if (pthread_cond_timedwait(wake_on_points ? &fw->pts_cv : &fw->cv, &fw->mu, &until) ==
+            ETIMEDOUT)
             break;
     }
     stop = fw->stopping;
@@ -221,7 +223,8 @@ void forward_notify(struct forward *fw)
         return;
     pthread_mutex_lock(&fw->mu);
     fw->gen++;
-    pthread_cond_broadcast(&fw->cv);
+    /* not fw->cv: the pruner and workers waiting out a retry stay asleep on every POST */
+    pthread_cond_broadcast(&fw->pts_cv);
     pthread_mutex_unlock(&fw->mu);
 }
 
@@ -540,6 +543,7 @@ enum ho_code forward_start(struct app *app, struct forward_config *cfg, struct f
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&fw->cv, &ca);
+    pthread_cond_init(&fw->pts_cv, &ca);
     pthread_condattr_destroy(&ca);
     for (i = 0; rc == HO_OK && i < fw->n; i++)
         rc = fwd_worker_init(fw, &fw->w[i], &cfg->v[i], err);
@@ -573,6 +577,7 @@ void forward_stop(struct forward *fw)
     pthread_mutex_lock(&fw->mu);
     fw->stopping = 1;
     pthread_cond_broadcast(&fw->cv);
+    pthread_cond_broadcast(&fw->pts_cv);
     pthread_mutex_unlock(&fw->mu);
     for (i = 0; i < fw->n; i++) {
         if (fw->w[i].started)
@@ -582,6 +587,7 @@ void forward_stop(struct forward *fw)
     if (fw->pruner_started)
         pthread_join(fw->pruner, NULL);
     pthread_cond_destroy(&fw->cv);
+    pthread_cond_destroy(&fw->pts_cv);
     pthread_mutex_destroy(&fw->mu);
     free(fw->w);
     forward_config_free(fw->cfg);
