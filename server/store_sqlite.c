@@ -41,6 +41,17 @@
 _Static_assert(RUN_OUTCOME_OK == 0, "runs_not_ok assumes ok is 0");
 
 #define STORE_BUSY_TIMEOUT_MS  5000
+/*
+ * Pages of a new database. Every page a transaction changes is one WAL frame, two
+ * writes; a batch of runs changes tens of pages scattered over the runs table, its
+ * indexes and the state, and on a virtual machine each write is an expensive system
+ * call. With 8 KiB pages a batch of 100 runs changes about a fifth less (2.8 instead
+ * of 3.5 ms under the writer's lock at 1.4 M runs); 16 KiB is slower again (more
+ * bytes per scattered index change).
+ */
+#define STORE_PAGE_SIZE 8192
+#define STORE_STR_(x) #x
+#define STORE_STR(x)  STORE_STR_(x)
 #define STORE_METRICS_JSON_MAX (16u * 1024 * 1024)
 #define STORE_SQL_MAX          4096
 #define NELEM(a)               (sizeof(a) / sizeof((a)[0]))
@@ -708,6 +719,9 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
                             st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     rc = store_check_version(st, &have, err);
+    /* A new database only: an existing one keeps its page size (docs/configuration.md). */
+    if (rc == HO_OK && have == 0)
+        rc = store_exec(st, "PRAGMA page_size = " STORE_STR(STORE_PAGE_SIZE), path, err);
     if (rc == HO_OK)
         rc = store_wal(st, path, err);
     if (rc == HO_OK)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -185,6 +187,18 @@ static void header_user_version(const char *path, int set)
     assert_int_equal(close(fd), 0);
 }
 
+/* The page size in the file header (offset 16, big-endian; 1 stands for 65536). */
+static int header_page_size(const char *path)
+{
+    unsigned char b[2];
+    int fd = open(path, O_RDONLY);
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, b, sizeof(b), 16), 2);
+    assert_int_equal(close(fd), 0);
+    return b[0] == 0 && b[1] == 1 ? 65536 : b[0] << 8 | b[1];
+}
+
 static int latest_version(void)
 {
     return schema_migrations[schema_migrations_n - 1].version;
@@ -199,6 +213,44 @@ static void test_store_open_applies_migrations(void **state)
     assert_true(schema_migrations_n >= 1);
     assert_int_equal(schema_migrations[0].version, 1);
     assert_int_equal(store_schema_version(f->st), latest_version());
+}
+
+/* A database the store creates gets 8 KiB pages (STORE_PAGE_SIZE), SQLite's default is 4. */
+static void test_store_new_database_page_size(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(header_page_size(f->path), 8192);
+}
+
+/* One made with other pages (by an older server) keeps them, and works. */
+static void test_store_existing_page_size_kept(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = NULL;
+    struct ho_error err;
+    sqlite3 *db = NULL;
+    char path[200], id[CRYPTO_UUID_LEN], p[220];
+
+    snprintf(path, sizeof(path), "%s/old.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
+                                      "CREATE TABLE older (x)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_int_equal(header_page_size(path), 4096);
+    assert_int_equal(store_open(path, &st, &err), HO_OK);
+    assert_int_equal(store_schema_version(st), latest_version());
+    enroll(st, "old1", "token-old1", id);
+    insert_one(st, id, T0, "nginx.running", RUN_OUTCOME_OK, 0, 0);
+    assert_int_equal(count(st, query_all()), 1);
+    store_close(st);
+    assert_int_equal(header_page_size(path), 4096);
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
 }
 
 static void test_store_reopen_is_idempotent(void **state)
@@ -1085,6 +1137,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_reader_sees_commits_and_cannot_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_open_applies_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_new_database_page_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_existing_page_size_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reopen_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_refuses_newer_schema, setup, teardown),
         cmocka_unit_test(test_store_open_bad_path),
