@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "json_arena.h"
 #include "mem.h"
 #include "run.h"
 #include "utf8.h"
@@ -796,6 +797,7 @@ enum ho_code run_batch_parse(const char *json, size_t len, size_t max_runs, stru
 
     out->items = NULL;
     out->n = 0;
+    json_arena_begin(len); /* the tree is deleted below, before anything else is done */
     if (json != NULL)
         root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     rc = jr_parsed(root, json, len, end, err);
@@ -812,6 +814,7 @@ enum ho_code run_batch_parse(const char *json, size_t len, size_t max_runs, stru
     }
 out:
     cJSON_Delete(root);
+    json_arena_end();
     return rc;
 }
 
@@ -826,6 +829,7 @@ enum ho_code run_metrics_parse(const char *json, size_t len, struct metric **out
 
     *out = NULL;
     *n = 0;
+    json_arena_begin(len);
     if (json != NULL)
         root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     rc = jr_parsed(root, json, len, end, err);
@@ -841,6 +845,7 @@ enum ho_code run_metrics_parse(const char *json, size_t len, struct metric **out
     *n = count;
 out:
     cJSON_Delete(root);
+    json_arena_end();
     return rc;
 }
 

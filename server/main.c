@@ -21,6 +21,7 @@
 #include "forward.h"
 #include "http.h"
 #include "httpc.h"
+#include "json_arena.h"
 #include "authlimit.h"
 #include "log.h"
 #include "retention.h"
@@ -405,6 +406,7 @@ int main(int argc, char **argv)
     int ret;
 
     log_init("healops-server", LOG_LEVEL_INFO);
+    json_arena_install(); /* before any thread: cJSON's allocation hooks */
     memset(&app, 0, sizeof(app));
     server_defaults(&app.cfg);
     app.started_at_ms = clock_wall_ms();

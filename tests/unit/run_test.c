@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "mem.h"
+#include "json_arena.h"
 #include "run.h"
 
 #define BIG_CAP  (64u * 1024 * 1024)
@@ -1750,5 +1751,7 @@ int main(void)
         cmocka_unit_test(test_run_cleanup_accepts_null_and_zeroes),
     };
 
+    /* as the server parses: batches with cJSON's nodes from the arena (json_arena.h) */
+    json_arena_install();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
