@@ -49,9 +49,7 @@ _Static_assert(RUN_OUTCOME_OK == 0, "runs_not_ok assumes ok is 0");
  * of 3.5 ms under the writer's lock at 1.4 M runs); 16 KiB is slower again (more
  * bytes per scattered index change).
  */
-#define STORE_PAGE_SIZE 8192
-#define STORE_STR_(x) #x
-#define STORE_STR(x)  STORE_STR_(x)
+#define STORE_PAGE_SIZE_PRAGMA "PRAGMA page_size = 8192"
 #define STORE_METRICS_JSON_MAX (16u * 1024 * 1024)
 #define STORE_SQL_MAX          4096
 #define NELEM(a)               (sizeof(a) / sizeof((a)[0]))
@@ -719,9 +717,9 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
                             st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
     rc = store_check_version(st, &have, err);
-    /* A new database only: an existing one keeps its page size (docs/configuration.md). */
+    /* A new database only: an existing one keeps its page size (docs/upgrading.md). */
     if (rc == HO_OK && have == 0)
-        rc = store_exec(st, "PRAGMA page_size = " STORE_STR(STORE_PAGE_SIZE), path, err);
+        rc = store_exec(st, STORE_PAGE_SIZE_PRAGMA, path, err);
     if (rc == HO_OK)
         rc = store_wal(st, path, err);
     if (rc == HO_OK)
@@ -743,14 +741,6 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
 #define STORE_WRITER_CKPT_PAGES  100000 /* about 400 MB of WAL: the writer's safety net */
 
 /*
- * One passive checkpoint; past restart_pages, passes follow without a pause until
- * what is left is a short tail (or STORE_CKPT_CATCH_UP passes), which the last pass
- * copies holding the writer's lock: with no transaction in between the WAL is then
- * copied whole, and the next write starts it again from the beginning. The writer
- * waits only for that tail (and the sync of the database file), not for the WAL's
- * whole length.
- */
-/*
  * One passive checkpoint on the thread's connection; 0, or -1 (logged unless
  * another checkpoint was running). PASSIVE never waits for readers or writers:
  * what it cannot copy now waits for the next.
@@ -765,6 +755,14 @@ static int store_ckpt_passive(struct store *st, int *logp, int *done)
     return -1;
 }
 
+/*
+ * One passive checkpoint; past restart_pages, passes follow without a pause until
+ * what is left is a short tail (or STORE_CKPT_CATCH_UP passes), which the last pass
+ * copies holding the writer's lock: with no transaction in between the WAL is then
+ * copied whole, and the next write starts it again from the beginning. The writer
+ * waits only for that tail (and the sync of the database file), not for the WAL's
+ * whole length.
+ */
 static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
 {
     int logp = 0, done = 0, i;

@@ -70,7 +70,7 @@ struct ref_db {
     int ckpt_running;
 };
 
-/* server/store_sqlite.c STORE_PAGE_SIZE */
+/* server/store_sqlite.c STORE_PAGE_SIZE_PRAGMA */
 #define REF_PAGE_SIZE "8192"
 /* server/store_sqlite.c STORE_CKPT_PERIOD_MS */
 #define REF_CKPT_PERIOD_MS 250
@@ -231,7 +231,7 @@ static void ref_open(struct ref_db *rd, const char *path, const struct ref_opts 
         SQLITE_OK)
         bench_fatal("%s: %s", path, sqlite3_errmsg(rd->db));
     sqlite3_busy_timeout(rd->db, 5000);
-    /* the server's new databases (STORE_PAGE_SIZE); an existing one keeps its own */
+    /* the server's new databases (STORE_PAGE_SIZE_PRAGMA); an existing one keeps its own */
     ref_exec(rd->db, "PRAGMA page_size = " REF_PAGE_SIZE, "page_size");
     ref_exec(rd->db, "PRAGMA journal_mode = WAL", "journal_mode");
     ref_exec(rd->db, "PRAGMA synchronous = NORMAL", "synchronous");

@@ -61,17 +61,24 @@ static int setup(void **state)
     return 0;
 }
 
+/* Removes database path and the -wal and -shm files beside it. */
+static void unlink_db(const char *path)
+{
+    char p[256];
+
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+}
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     store_close(f->st);
-    unlink(f->path);
-    fx_path(f, "-wal", p, sizeof(p));
-    unlink(p);
-    fx_path(f, "-shm", p, sizeof(p));
-    unlink(p);
+    unlink_db(f->path);
     rmdir(f->dir);
     free(f);
     return 0;
@@ -215,7 +222,7 @@ static void test_store_open_applies_migrations(void **state)
     assert_int_equal(store_schema_version(f->st), latest_version());
 }
 
-/* A database the store creates gets 8 KiB pages (STORE_PAGE_SIZE), SQLite's default is 4. */
+/* A database the store creates gets 8 KiB pages (STORE_PAGE_SIZE_PRAGMA), not 4. */
 static void test_store_new_database_page_size(void **state)
 {
     struct fx *f = *state;
@@ -230,7 +237,7 @@ static void test_store_existing_page_size_kept(void **state)
     struct store *st = NULL;
     struct ho_error err;
     sqlite3 *db = NULL;
-    char path[200], id[CRYPTO_UUID_LEN], p[220];
+    char path[200], id[CRYPTO_UUID_LEN];
 
     snprintf(path, sizeof(path), "%s/old.db", f->dir);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -246,11 +253,7 @@ static void test_store_existing_page_size_kept(void **state)
     assert_int_equal(count(st, query_all()), 1);
     store_close(st);
     assert_int_equal(header_page_size(path), 4096);
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
+    unlink_db(path);
 }
 
 static void test_store_reopen_is_idempotent(void **state)
