@@ -22,6 +22,17 @@ static char *tmp_path(void)
     return path;
 }
 
+/* Removes the file tmp_path made and its folder. */
+static void tmp_done(char *path)
+{
+    char *slash = strrchr(path, '/');
+
+    unlink(path);
+    *slash = '\0';
+    assert_int_equal(rmdir(path), 0);
+    free(path);
+}
+
 static void test_guard_survives_reopen(void **state)
 {
     struct guard_store *gs = NULL;
@@ -46,8 +57,7 @@ static void test_guard_survives_reopen(void **state)
     assert_int_equal(back.n, 0);
     guard_store_close(gs);
     cycle_guard_cleanup(&back);
-    unlink(path);
-    free(path);
+    tmp_done(path);
 }
 
 static void test_guard_corrupt_file_is_empty(void **state)
@@ -65,8 +75,7 @@ static void test_guard_corrupt_file_is_empty(void **state)
     guard_store_get(gs, "pkg/check", &back);
     assert_int_equal(back.n, 0);
     guard_store_close(gs);
-    unlink(path);
-    free(path);
+    tmp_done(path);
 }
 
 static void test_guard_put_replaces_times(void **state)
@@ -91,8 +100,7 @@ static void test_guard_put_replaces_times(void **state)
     assert_int_equal(back.times[0], 7);
     guard_store_close(gs);
     cycle_guard_cleanup(&back);
-    unlink(path);
-    free(path);
+    tmp_done(path);
 }
 
 int main(void)
