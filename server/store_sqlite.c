@@ -36,18 +36,19 @@
 #include "points.h"
 #include "store.h"
 #include "store_sqlite_impl.h"
+#include "store_vfs.h"
 
 /* The partial indexes of schema/001_init.sql say "outcome <> 0" and "manual <> 0". */
 _Static_assert(RUN_OUTCOME_OK == 0, "runs_not_ok assumes ok is 0");
 
 #define STORE_BUSY_TIMEOUT_MS  5000
 /*
- * Pages of a new database. Every page a transaction changes is one WAL frame, two
- * writes; a batch of runs changes tens of pages scattered over the runs table, its
- * indexes and the state, and on a virtual machine each write is an expensive system
- * call. With 8 KiB pages a batch of 100 runs changes about a fifth less (2.8 instead
- * of 3.5 ms under the writer's lock at 1.4 M runs); 16 KiB is slower again (more
- * bytes per scattered index change).
+ * Pages of a new database. Every page a transaction changes is one WAL frame; a
+ * batch of runs changes tens of pages scattered over the runs table, its indexes
+ * and the state. With 8 KiB pages a batch of 100 runs changes about a fifth less
+ * (2.8 instead of 3.5 ms under the writer's lock at 1.4 M runs, measured before
+ * store_vfs.c gathered the frames' writes); 16 KiB is slower again (more bytes per
+ * scattered index change).
  */
 #define STORE_PAGE_SIZE_PRAGMA "PRAGMA page_size = 8192"
 #define STORE_METRICS_JSON_MAX (16u * 1024 * 1024)
@@ -709,10 +710,13 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
 
     pthread_once(&once, store_sqlite_config);
 
-    /* NOMUTEX: st->mu already serialises every use of the connection. */
+    /*
+     * NOMUTEX: st->mu already serialises every use of the connection. The VFS
+     * gathers each transaction's WAL frames into a few writes (store_vfs.c).
+     */
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK)
+                        store_vfs_name()) != SQLITE_OK)
         return ho_error_set(err, HO_EDB, NULL, "cannot open database %s: %s", path,
                             st->db != NULL ? sqlite3_errmsg(st->db) : "out of memory");
     sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
