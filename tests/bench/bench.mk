@@ -14,6 +14,11 @@ $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_COMMON) $(BENCH_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_COMMON) $(LDLIBS)
 
+# ref_sqlite can write through the server's VFS (--server-vfs)
+$(BENCH_DIR)/ref_sqlite: tests/bench/ref_sqlite.c server/store_vfs.c server/store_vfs.h $(BENCH_COMMON) $(BENCH_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -Iserver -o $@ $< server/store_vfs.c $(BENCH_COMMON) $(LDLIBS)
+
 bench-tools: $(BENCH_TOOLS)
 
 bench: all bench-tools

@@ -19,6 +19,9 @@
  *   ref_sqlite --db FILE --fill-only --prefill N --agents A
  *       fills an existing (server) database with A agents and N runs, their
  *       points and the state, so the server can be measured at a size.
+ * --server-vfs opens the database through the server's writer VFS
+ * (server/store_vfs.c: a transaction's WAL frames written together); without it
+ * the writes are SQLite's own, a frame header and a page a call.
  */
 #include <errno.h>
 #include <glob.h>
@@ -33,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "bench.h"
+#include "store_vfs.h"
 
 #define REF_PREFILL_TX 10000 /* rows per transaction while prefilling (setup, not measured) */
 #define REF_MAX_ROUNDS 100
@@ -51,6 +55,7 @@ struct ref_opts {
     int full;
     int keep;
     int cache_kib;
+    int server_vfs; /* open through server/store_vfs.c */
 };
 
 struct ref_db {
@@ -227,8 +232,8 @@ static void ref_ckpt_start(struct ref_db *rd, const char *path)
  */
 static void ref_open(struct ref_db *rd, const char *path, const struct ref_opts *o)
 {
-    if (sqlite3_open_v2(path, &rd->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_open_v2(path, &rd->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        o->server_vfs ? store_vfs_name() : NULL) != SQLITE_OK)
         bench_fatal("%s: %s", path, sqlite3_errmsg(rd->db));
     sqlite3_busy_timeout(rd->db, 5000);
     /* the server's new databases (STORE_PAGE_SIZE_PRAGMA); an existing one keeps its own */
@@ -544,6 +549,7 @@ static void ref_usage(void)
             "  --full            per run also the state upsert, its points, last_seen\n"
             "  --random-ids      random UUIDv4 ids instead of time-ordered UUIDv7\n"
             "  --cache-kib N     PRAGMA cache_size (default: SQLite's, as the server)\n"
+            "  --server-vfs      write through the server's VFS (WAL frames gathered)\n"
             "  --keep            keep the temporary database\n");
     exit(2);
 }
@@ -574,6 +580,9 @@ static void ref_parse(int argc, char **argv, struct ref_opts *o)
             continue;
         } else if (strcmp(a, "--keep") == 0) {
             o->keep = 1;
+            continue;
+        } else if (strcmp(a, "--server-vfs") == 0) {
+            o->server_vfs = 1;
             continue;
         } else if (v == NULL) {
             ref_usage();

@@ -171,7 +171,7 @@ LG_TIMEOUT=$((SECS + 200))
 PREFILL_TIMEOUT=$((600 + PREFILL / 5000))
 
 # ---------------------------------------------------------------------------
-section "reference: raw SQLite insert rate (runs table of schema/*.sql, batches of $BATCH)"
+section "reference: raw SQLite insert rate (runs table of schema/*.sql, batches of $BATCH, SQLite's own VFS)"
 run_tee "$TMP/ref_sqlite.out" timeout $((PREFILL_TIMEOUT + ROUNDS * SECS + 60)) \
     "$BIN/ref_sqlite" --schema-dir "$ROOT/schema" --dir "$TMP" --prefill "$PREFILL" --agents 200 \
     --batch "$BATCH" --seconds "$SECS" --rounds "$ROUNDS" || fail "ref_sqlite"
@@ -187,17 +187,17 @@ READ=$("$SERVER" token create --scope read --db "$DB" --name bench-read 2>>"$TMP
 say "enroll and read tokens made with healops-server token create"
 if [ "$PREFILL" -gt 0 ]; then
     timeout "$PREFILL_TIMEOUT" "$BIN/ref_sqlite" --db "$DB" --fill-only --prefill "$PREFILL" \
-        --agents "$PREFILL_AGENTS" || fail "prefilling the server database"
+        --agents "$PREFILL_AGENTS" --server-vfs || fail "prefilling the server database"
 fi
 say "database: $(du -sh "$DB" | cut -f1)"
 
 REF_FULL=n/a
 if [ "$FULL" = 1 ]; then
-    section "reference: raw SQLite doing the server's work per run (run + state upsert + its outbox row + last_seen), on a copy of the server database"
+    section "reference: SQLite doing the server's work per run (run + state upsert + its outbox row + last_seen), on a copy of the server database, through the server's VFS"
     cp "$DB" "$TMP/full.db" && { [ ! -f "$DB-wal" ] || cp "$DB-wal" "$TMP/full.db-wal"; } &&
         run_tee "$TMP/ref_full.out" timeout $((ROUNDS * SECS + 300)) "$BIN/ref_sqlite" \
-            --db "$TMP/full.db" --full --prefill 0 --agents 200 --batch "$BATCH" --seconds "$SECS" \
-            --rounds "$ROUNDS" || fail "ref_sqlite --full"
+            --db "$TMP/full.db" --full --server-vfs --prefill 0 --agents 200 --batch "$BATCH" \
+            --seconds "$SECS" --rounds "$ROUNDS" || fail "ref_sqlite --full"
     rm -f "$TMP/full.db" "$TMP/full.db-wal" "$TMP/full.db-shm"
     REF_FULL=$(vals "$TMP/ref_full.out" ref_sqlite_full rows_per_s | median)
 fi
@@ -590,7 +590,7 @@ if [ "$FWD_RPS" != n/a ]; then
     printf '%-40s %s\n' "  plain ingest rounds, for comparison" "$(kv "$ING_ALERTS" total) alerts opened by the default alerting ($(kv "$ING_ALERTS" kinds)), none sent, nothing forwarded"
 fi
 printf '%-40s %s\n' "raw SQLite, runs only (rows/s)" "$REF_SQL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_SQL")"
-printf '%-40s %s\n' "raw SQLite, server's work (rows/s)" "$REF_FULL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_FULL")"
+printf '%-40s %s\n' "SQLite+server VFS, server's work (rows/s)" "$REF_FULL   -> server/ref ratio $(ratio "$ING_RPS" "$REF_FULL")"
 printf '%-40s %s\n' "ref_mhd, POSTs of $BATCH runs per s" "$MHD_PPS (= $ING_EQ runs/s)   -> server/ref ratio $(ratio "$ING_PPS" "$MHD_PPS" 3)"
 if [ -n "$Q_WORST" ]; then
     printf '%-40s %s\n' "queries, worst p99 of all combinations" "$(kv "$Q_WORST" p99_ms) ms ($(kv "$Q_WORST" name))"
