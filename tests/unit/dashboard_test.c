@@ -19,6 +19,7 @@
 #include "embedded.h"
 #include "mem.h"
 #include "store.h"
+#include "test_db.h"
 
 #define T0  1764000000000LL /* 2025-11-24T16:00:00Z */
 #define NOW (T0 + 30000)    /* runs below are at most 30 s old, interval 60 s */
@@ -89,15 +90,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     store_close(f->st);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }

@@ -30,6 +30,7 @@
 #include "mem.h"
 #include "points.h"
 #include "store.h"
+#include "test_db.h"
 
 #define T0 1795533600000LL
 
@@ -619,16 +620,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     forward_stop(f->app.forward);
     store_close(f->app.store);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }

@@ -22,6 +22,7 @@
 #include "points.h"
 #include "store.h"
 #include "store_retention.h"
+#include "test_db.h"
 
 #define T0 1764000000000LL /* 2025-11-24T16:00:00Z */
 
@@ -283,15 +284,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     store_close(f->st);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }

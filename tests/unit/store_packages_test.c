@@ -21,6 +21,7 @@
 #include "store.h"
 #include "store_packages.h"
 #include "store_read.h"
+#include "test_db.h"
 
 #define T0 1764000000000LL
 
@@ -58,15 +59,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
     store_close(f->st);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }

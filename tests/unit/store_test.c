@@ -22,6 +22,7 @@
 #include "embedded.h"
 #include "mem.h"
 #include "store.h"
+#include "test_db.h"
 
 #define T0 1764000000000LL /* 2025-11-24T16:00:00Z */
 
@@ -61,25 +62,12 @@ static int setup(void **state)
     return 0;
 }
 
-/* Removes database path and the -wal and -shm files beside it. */
-static void unlink_db(const char *path)
-{
-    char p[256];
-
-    unlink(path);
-    snprintf(p, sizeof(p), "%s-wal", path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", path);
-    unlink(p);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
 
     store_close(f->st);
-    unlink_db(f->path);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }
@@ -253,7 +241,7 @@ static void test_store_existing_page_size_kept(void **state)
     assert_int_equal(count(st, query_all()), 1);
     store_close(st);
     assert_int_equal(header_page_size(path), 4096);
-    unlink_db(path);
+    test_db_unlink(path);
 }
 
 static void test_store_reopen_is_idempotent(void **state)

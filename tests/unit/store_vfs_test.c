@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store_vfs.h"
+#include "test_db.h"
 
 #define ROW_BYTES 3000 /* a blob per row: a few rows fill an 8 KiB page */
 
@@ -44,14 +45,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char p[160];
 
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
-    rmdir(f->dir);
+    test_db_remove(f->path, f->dir);
     free(f);
     return 0;
 }
