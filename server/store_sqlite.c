@@ -739,10 +739,10 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
 }
 
 #define STORE_CKPT_PERIOD_MS     250
-#define STORE_CKPT_RESTART_PAGES 40000  /* about 160 MB of WAL: time to restart it */
+#define STORE_CKPT_RESTART_PAGES 40000  /* frames: 330 MB of WAL (8 KiB pages): restart it */
 #define STORE_CKPT_TAIL_PAGES    300    /* catch up until no more is left for the locked pass */
 #define STORE_CKPT_CATCH_UP      8      /* passes without a pause to get there */
-#define STORE_WRITER_CKPT_PAGES  100000 /* about 400 MB of WAL: the writer's safety net */
+#define STORE_WRITER_CKPT_PAGES  100000 /* frames, 820 MB: the writer's safety net */
 
 /*
  * One passive checkpoint on the thread's connection; 0, or -1 (logged unless
