@@ -115,8 +115,10 @@ static int vfs_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
         rc = wal_flush(f);
     if (rc != SQLITE_OK)
         return rc;
-    if ((size_t)n > WRITE_MAX)
+    if ((size_t)n > WRITE_MAX) { /* larger than any page: not a frame's part */
+        f->commit_next = 0;
         return f->real->pMethods->xWrite(f->real, p, n, off);
+    }
     if (f->len == 0)
         f->off = off;
     memcpy(f->buf + f->len, p, (size_t)n);
