@@ -20,6 +20,8 @@
  * "a1:<agent rowid>": names and check names do not fit STORE_CURSOR_LEN, so the state
  * and agent cursors name the last row and its (name, check) is read back.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "embedded.h"
@@ -267,6 +270,7 @@ struct store {
     int ckpt_stop;
     int ckpt_restart_pages; /* under ckpt_mu: STORE_CKPT_RESTART_PAGES unless tuned */
     int ckpt_tail_pages;
+    int ckpt_fd; /* the database file, for fdatasync before the locked pass; -1: none */
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
 };
@@ -764,8 +768,8 @@ static int store_ckpt_passive(struct store *st, int *logp, int *done)
  * what is left is a short tail (or STORE_CKPT_CATCH_UP passes), which the last pass
  * copies holding the writer's lock: with no transaction in between the WAL is then
  * copied whole, and the next write starts it again from the beginning. The writer
- * waits only for that tail (and the sync of the database file), not for the WAL's
- * whole length.
+ * waits only for that tail and two syncs (the WAL's, the database file's), not for
+ * the WAL's whole length.
  */
 static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
 {
@@ -777,6 +781,14 @@ static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
         if (logp - done <= tail_pages)
             break;
     }
+    /*
+     * SQLite syncs the database file only at the end of a checkpoint that copied the
+     * whole WAL, which here is the locked pass: everything the catch-up passes wrote
+     * since the last restart would be flushed while the writer waits. Flushed here,
+     * the locked pass syncs only its own tail.
+     */
+    if (st->ckpt_fd >= 0 && fdatasync(st->ckpt_fd) != 0)
+        log_warnx("store: checkpoint: flush database file: %s", strerror(errno));
     /* ingest may outrun the passes: then the tail is what came during the last one */
     store_lock(st);
     (void)store_ckpt_passive(st, &logp, &done);
@@ -835,7 +847,11 @@ static void store_ckpt_start(struct store *st, const char *path)
     pthread_condattr_destroy(&ca);
     st->ckpt_restart_pages = STORE_CKPT_RESTART_PAGES;
     st->ckpt_tail_pages = STORE_CKPT_TAIL_PAGES;
+    st->ckpt_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (pthread_create(&st->ckpt_thread, NULL, store_ckpt_main, st) != 0) {
+        if (st->ckpt_fd >= 0)
+            close(st->ckpt_fd);
+        st->ckpt_fd = -1;
         pthread_cond_destroy(&st->ckpt_cv);
         pthread_mutex_destroy(&st->ckpt_mu);
         sqlite3_close(st->ckpt_db);
@@ -875,6 +891,8 @@ static void store_ckpt_stop(struct store *st)
     pthread_cond_signal(&st->ckpt_cv);
     pthread_mutex_unlock(&st->ckpt_mu);
     pthread_join(st->ckpt_thread, NULL);
+    if (st->ckpt_fd >= 0)
+        close(st->ckpt_fd);
     pthread_cond_destroy(&st->ckpt_cv);
     pthread_mutex_destroy(&st->ckpt_mu);
     sqlite3_close(st->ckpt_db);
@@ -889,6 +907,7 @@ enum ho_code store_open(const char *path, struct store **out, struct ho_error *e
 
     *out = NULL;
     pthread_mutex_init(&st->mu, NULL);
+    st->ckpt_fd = -1;
     rc = store_setup(st, path, err);
     if (rc != HO_OK) {
         store_close(st);

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -1119,12 +1120,49 @@ static void test_store_wal_restarted_under_steady_writes(void **state)
     assert_true(sb.st_size < 2 * early);
 }
 
+/* Open descriptors of this process (/proc/self/fd), not counting the listing's own. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
+/*
+ * A store with its checkpoint thread (which keeps a descriptor of the database file
+ * to flush it before the locked pass) gives back every descriptor when closed.
+ */
+static void test_store_close_releases_descriptors(void **state)
+{
+    struct fx *f = *state;
+    struct store *st = NULL;
+    struct ho_error err;
+    int before;
+
+    store_close(f->st);
+    f->st = NULL;
+    before = open_fds();
+    assert_int_equal(store_open(f->path, &st, &err), HO_OK);
+    assert_true(open_fds() > before);
+    insert_one(st, f->web1, T0, "nginx.running", RUN_OUTCOME_OK, 0, 0);
+    store_close(st);
+    assert_int_equal(open_fds(), before);
+    assert_int_equal(store_open(f->path, &f->st, &err), HO_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_wal_checkpointed_in_background, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_wal_restarted_under_steady_writes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_close_releases_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_sees_commits_and_cannot_write, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_open_applies_migrations, setup, teardown),
