@@ -20,8 +20,6 @@
  * "a1:<agent rowid>": names and check names do not fit STORE_CURSOR_LEN, so the state
  * and agent cursors name the last row and its (name, check) is read back.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -29,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "embedded.h"
@@ -270,7 +267,6 @@ struct store {
     int ckpt_stop;
     int ckpt_restart_pages; /* under ckpt_mu: STORE_CKPT_RESTART_PAGES unless tuned */
     int ckpt_tail_pages;
-    int ckpt_fd; /* the database file, for fdatasync before the locked pass; -1: none */
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
 };
@@ -763,6 +759,18 @@ static int store_ckpt_passive(struct store *st, int *logp, int *done)
     return -1;
 }
 
+/* Syncs the database file through the thread's connection's own handle of it. */
+static void store_ckpt_sync_db(struct store *st)
+{
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(st->ckpt_db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+        f == NULL || f->pMethods == NULL)
+        return;
+    if (f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) != SQLITE_OK)
+        log_warnx("store: checkpoint: sync of the database file failed");
+}
+
 /*
  * One passive checkpoint; past restart_pages, passes follow without a pause until
  * what is left is a short tail (or STORE_CKPT_CATCH_UP passes), which the last pass
@@ -787,8 +795,7 @@ static void store_ckpt_pass(struct store *st, int restart_pages, int tail_pages)
      * since the last restart would be flushed while the writer waits. Flushed here,
      * the locked pass syncs only its own tail.
      */
-    if (st->ckpt_fd >= 0 && fdatasync(st->ckpt_fd) != 0)
-        log_warnx("store: checkpoint: flush database file: %s", strerror(errno));
+    store_ckpt_sync_db(st);
     /* ingest may outrun the passes: then the tail is what came during the last one */
     store_lock(st);
     (void)store_ckpt_passive(st, &logp, &done);
@@ -847,11 +854,7 @@ static void store_ckpt_start(struct store *st, const char *path)
     pthread_condattr_destroy(&ca);
     st->ckpt_restart_pages = STORE_CKPT_RESTART_PAGES;
     st->ckpt_tail_pages = STORE_CKPT_TAIL_PAGES;
-    st->ckpt_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (pthread_create(&st->ckpt_thread, NULL, store_ckpt_main, st) != 0) {
-        if (st->ckpt_fd >= 0)
-            close(st->ckpt_fd);
-        st->ckpt_fd = -1;
         pthread_cond_destroy(&st->ckpt_cv);
         pthread_mutex_destroy(&st->ckpt_mu);
         sqlite3_close(st->ckpt_db);
@@ -891,8 +894,6 @@ static void store_ckpt_stop(struct store *st)
     pthread_cond_signal(&st->ckpt_cv);
     pthread_mutex_unlock(&st->ckpt_mu);
     pthread_join(st->ckpt_thread, NULL);
-    if (st->ckpt_fd >= 0)
-        close(st->ckpt_fd);
     pthread_cond_destroy(&st->ckpt_cv);
     pthread_mutex_destroy(&st->ckpt_mu);
     sqlite3_close(st->ckpt_db);
@@ -907,7 +908,6 @@ enum ho_code store_open(const char *path, struct store **out, struct ho_error *e
 
     *out = NULL;
     pthread_mutex_init(&st->mu, NULL);
-    st->ckpt_fd = -1;
     rc = store_setup(st, path, err);
     if (rc != HO_OK) {
         store_close(st);

@@ -1134,10 +1134,7 @@ static int open_fds(void)
     return n - 1;
 }
 
-/*
- * A store with its checkpoint thread (which keeps a descriptor of the database file
- * to flush it before the locked pass) gives back every descriptor when closed.
- */
+/* A store, with its checkpoint thread and connection, gives back every descriptor on close. */
 static void test_store_close_releases_descriptors(void **state)
 {
     struct fx *f = *state;
