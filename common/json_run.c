@@ -7,11 +7,8 @@
  * known keys are strictly typed; JSON null counts as absent. Limits
  * (RUN_MAX_*) fail with HO_ETOOBIG, every other fault with HO_EINVAL.
  * Writing does not use cJSON: it is on the server's query path, so it appends
- * straight into a capped struct buf and rolls back on HO_ETOOBIG. Outputs come
- * from arbitrary scripts, so strings are made valid JSON text (RFC 8259
- * section 8.1: UTF-8): each byte that does not start a well-formed sequence
- * (RFC 3629 section 4) becomes U+FFFD, control characters are escaped, and
- * U+2028/U+2029 too so the text can sit inside a <script>.
+ * straight into a capped struct buf with the writer of jw.h, which makes any
+ * script's output valid JSON text, and rolls back on HO_ETOOBIG.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -24,6 +21,7 @@
 
 #include "clock.h"
 #include "json_arena.h"
+#include "jw.h"
 #include "mem.h"
 #include "run.h"
 #include "utf8.h"
@@ -254,8 +252,6 @@ static int jr_has_ctl(const char *s)
     return 0;
 }
 
-static size_t jw_utf8_len(const unsigned char *p);
-
 /* 1 when s is well-formed UTF-8 (what the encoder writes; anything else is refused). */
 static int jr_utf8_valid(const char *s)
 {
@@ -267,8 +263,8 @@ static int jr_utf8_valid(const char *s)
             p++;
             continue;
         }
-        n = jw_utf8_len(p);
-        if (n == 0)
+        n = utf8_seq_len(p, strnlen((const char *)p, 4));
+        if (n < 2)
             return 0;
         p += n;
     }
@@ -849,201 +845,7 @@ out:
     return rc;
 }
 
-/* --- writing: JSON text straight into a buf --- */
-
-struct jw {
-    struct buf *b;
-    enum ho_code rc; /* first failure; later writes do nothing */
-    int comma;       /* a member or element came before: the next one needs "," */
-};
-
-static void jw_raw(struct jw *w, const void *p, size_t n)
-{
-    if (w->rc == HO_OK && n > 0)
-        w->rc = buf_append(w->b, p, n);
-}
-
-/* Length of the well-formed UTF-8 sequence (RFC 3629 table 3.7) at p, or 0. */
-/* Length of the multi-byte UTF-8 sequence at NUL-terminated p, 0 when not one. */
-static size_t jw_utf8_len(const unsigned char *p)
-{
-    size_t n = utf8_seq_len(p, strnlen((const char *)p, 4));
-
-    return n > 1 ? n : 0;
-}
-
-static int jw_is_linesep(const unsigned char *p)
-{
-    return p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9);
-}
-
-/* Bytes from p that go out as they are: printable ASCII and well-formed UTF-8. */
-static size_t jw_verbatim(const unsigned char *p)
-{
-    const unsigned char *q = p;
-    size_t n;
-
-    for (;;) {
-        if (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') {
-            q++;
-            continue;
-        }
-        n = *q >= 0x80 && !jw_is_linesep(q) ? jw_utf8_len(q) : 0;
-        if (n == 0)
-            break;
-        q += n;
-    }
-    return (size_t)(q - p);
-}
-
-/* The two-character escape of c (RFC 8259 section 7), or 0. */
-static char jw_short_escape(unsigned char c)
-{
-    switch (c) {
-    case '"':
-        return '"';
-    case '\\':
-        return '\\';
-    case '\b':
-        return 'b';
-    case '\f':
-        return 'f';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    case '\t':
-        return 't';
-    }
-    return 0;
-}
-
-/* Writes the escape for what starts at p (not NUL); returns the bytes it stands for. */
-static size_t jw_escape(struct jw *w, const unsigned char *p)
-{
-    char u[8];
-
-    u[1] = jw_short_escape(*p);
-    if (u[1] != 0) {
-        u[0] = '\\';
-        jw_raw(w, u, 2);
-        return 1;
-    }
-    if (*p < 0x20) {
-        snprintf(u, sizeof(u), "\\u%04x", *p);
-        jw_raw(w, u, 6);
-        return 1;
-    }
-    if (jw_is_linesep(p)) {
-        jw_raw(w, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-        return 3;
-    }
-    /*
-     * A byte that is not UTF-8 becomes '?', one byte for one, so an output capped at
-     * RUN_MAX_OUTPUT stays within it once encoded (U+FFFD would triple it).
-     */
-    jw_raw(w, "?", 1);
-    return 1;
-}
-
-/* Writes s (NULL as "") as a JSON string. */
-static void jw_str(struct jw *w, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-    size_t n;
-
-    jw_raw(w, "\"", 1);
-    while (*p != '\0') {
-        n = jw_verbatim(p);
-        jw_raw(w, p, n);
-        p += n;
-        if (*p != '\0')
-            p += jw_escape(w, p);
-    }
-    jw_raw(w, "\"", 1);
-}
-
-static void jw_int(struct jw *w, int64_t v)
-{
-    char t[24];
-    int n;
-
-    n = snprintf(t, sizeof(t), "%" PRId64, v);
-    jw_raw(w, t, (size_t)n);
-}
-
-/* Shortest of %.15g and %.17g that reads back as v; null for NaN and infinities. */
-static void jw_double(struct jw *w, double v)
-{
-    char t[40];
-    int n;
-
-    if (!isfinite(v)) {
-        jw_raw(w, "null", 4);
-        return;
-    }
-    n = snprintf(t, sizeof(t), "%.15g", v);
-    if (strtod(t, NULL) != v)
-        n = snprintf(t, sizeof(t), "%.17g", v);
-    jw_raw(w, t, (size_t)n);
-}
-
-static void jw_open(struct jw *w, const char *c)
-{
-    jw_raw(w, c, 1);
-    w->comma = 0;
-}
-
-static void jw_close(struct jw *w, const char *c)
-{
-    jw_raw(w, c, 1);
-    w->comma = 1;
-}
-
-/* Starts an array element or an object member. */
-static void jw_sep(struct jw *w)
-{
-    if (w->comma)
-        jw_raw(w, ",", 1);
-    w->comma = 1;
-}
-
-static void jw_key(struct jw *w, const char *k)
-{
-    jw_sep(w);
-    jw_str(w, k);
-    jw_raw(w, ":", 1);
-}
-
-static void jw_kstr(struct jw *w, const char *k, const char *v)
-{
-    jw_key(w, k);
-    jw_str(w, v);
-}
-
-static void jw_kint(struct jw *w, const char *k, int64_t v)
-{
-    jw_key(w, k);
-    jw_int(w, v);
-}
-
-static void jw_ktime(struct jw *w, const char *k, int64_t ms)
-{
-    char t[CLOCK_RFC3339_LEN];
-
-    clock_format_rfc3339(ms, t);
-    jw_kstr(w, k, t);
-}
-
-/* Returns w's result; on failure takes what was written back off the buf. */
-static enum ho_code jw_end(struct jw *w, size_t start)
-{
-    if (w->rc != HO_OK && w->b->data != NULL) {
-        w->b->len = start;
-        w->b->data[start] = '\0';
-    }
-    return w->rc;
-}
+/* --- writing: JSON text straight into a buf (jw.h) --- */
 
 static void jw_metric(struct jw *w, const struct metric *m)
 {
@@ -1076,11 +878,11 @@ static void jw_metrics(struct jw *w, const struct metric *m, size_t n)
 
 enum ho_code run_metrics_to_json(const struct metric *m, size_t n, struct buf *out)
 {
-    struct jw w = {out, HO_OK, 0};
-    size_t start = out->len;
+    struct jw w;
 
+    jw_init(&w, out);
     jw_metrics(&w, m, n);
-    return jw_end(&w, start);
+    return jw_end(&w);
 }
 
 static void jw_step(struct jw *w, const char *key, const struct run_step *s, const char *status)
@@ -1111,8 +913,7 @@ static void jw_run_head(struct jw *w, const struct run *r)
     jw_kstr(w, "check", r->check);
     jw_ktime(w, "started_at", r->started_at_ms);
     jw_kint(w, "duration_ms", r->duration_ms);
-    jw_key(w, "manual");
-    jw_raw(w, r->manual ? "true" : "false", r->manual ? 4 : 5);
+    jw_kbool(w, "manual", r->manual);
     if (r->manual && r->operator_name != NULL)
         jw_kstr(w, "operator", r->operator_name);
     if (r->interval_s != 0)
@@ -1161,9 +962,9 @@ static void jw_alert(struct jw *w, const struct run_alert *a)
 
 enum ho_code run_to_json(const struct run *r, struct buf *out)
 {
-    struct jw w = {out, HO_OK, 0};
-    size_t start = out->len;
+    struct jw w;
 
+    jw_init(&w, out);
     jw_open(&w, "{");
     jw_run_head(&w, r);
     jw_step(&w, "test", &r->test, test_status_str((enum test_status)r->test.status));
@@ -1181,5 +982,5 @@ enum ho_code run_to_json(const struct run *r, struct buf *out)
     if (r->received_at_ms != 0)
         jw_ktime(&w, "received_at", r->received_at_ms);
     jw_close(&w, "}");
-    return jw_end(&w, start);
+    return jw_end(&w);
 }
