@@ -37,6 +37,7 @@
 
 /* ---- keys and the queue ---- */
 
+/* GET /api/v1/state finds a check's open alert by this key (state_head in store_sqlite.c). */
 static void alerts_key(char *out, size_t size, const char *agent_id, const char *check)
 {
     snprintf(out, size, "healops:%s:%s", agent_id, check);

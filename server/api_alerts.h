@@ -22,11 +22,4 @@ void api_alerts_get(struct app *app, const struct api_request *req, struct api_r
 /* GET /api/v1/receivers (read token): each configured receiver and its counters. */
 void api_receivers_get(struct app *app, const struct api_request *req, struct api_response *resp);
 
-/*
- * Fills the "alert" member of each GET /state item of the array states (objects
- * with "agent_id" and "check") with {"id","kind","severity","opened_at","summary"}
- * of the open alert of that agent x check; left null when none.
- */
-void api_alerts_state_fill(struct app *app, struct cJSON *states);
-
 #endif

@@ -15,6 +15,7 @@
 #include "app.h"
 #include "buf.h"
 #include "clock.h"
+#include "jw.h"
 #include "log.h"
 #include "mem.h"
 #include "parse.h"
@@ -121,40 +122,57 @@ static void api_add_time(cJSON *o, const char *key, int64_t ms)
     cJSON_AddStringToObject(o, key, t);
 }
 
-static cJSON *api_state_json(const struct state_row *s, int64_t now)
+/* An RFC 3339 time member, or null for 0 (never). */
+static void api_jw_time(struct jw *w, const char *key, int64_t ms)
 {
-    cJSON *o = cJSON_CreateObject();
+    if (ms != 0)
+        jw_ktime(w, key, ms);
+    else
+        jw_knull(w, key);
+}
+
+static void api_state_json(struct jw *w, const struct state_row *s, int64_t now)
+{
     int stale = s->interval_s > 0 && now - s->last_run_at_ms > 2000LL * s->interval_s;
 
-    cJSON_AddStringToObject(o, "agent_id", s->agent_id);
-    cJSON_AddStringToObject(o, "agent", s->agent_name);
-    cJSON_AddStringToObject(o, "package", s->package);
-    cJSON_AddStringToObject(o, "check", s->check);
-    cJSON_AddStringToObject(o, "outcome", run_outcome_str(s->outcome));
-    cJSON_AddStringToObject(o, "test_status", test_status_str((enum test_status)s->test_status));
-    if (s->repair_status >= 0)
-        cJSON_AddStringToObject(o, "repair_status",
-                                repair_status_str((enum repair_status)s->repair_status));
-    else
-        cJSON_AddNullToObject(o, "repair_status");
-    if (s->retest_status >= 0)
-        cJSON_AddStringToObject(o, "retest_status",
-                                test_status_str((enum test_status)s->retest_status));
-    else
-        cJSON_AddNullToObject(o, "retest_status");
-    cJSON_AddStringToObject(o, "last_run_id", s->last_run_id);
-    cJSON_AddBoolToObject(o, "manual", s->manual);
-    api_add_time(o, "last_run_at", s->last_run_at_ms);
-    api_add_time(o, "last_ok_at", s->last_ok_at_ms);
-    cJSON_AddNumberToObject(o, "consecutive_failures", s->consecutive_failures);
+    jw_sep(w);
+    jw_open(w, "{");
+    jw_kstr(w, "agent_id", s->agent_id);
+    jw_kstr(w, "agent", s->agent_name);
+    jw_kstr(w, "package", s->package);
+    jw_kstr(w, "check", s->check);
+    jw_kstr(w, "outcome", run_outcome_str(s->outcome));
+    jw_kstr(w, "test_status", test_status_str((enum test_status)s->test_status));
+    jw_kstr_or_null(w, "repair_status",
+                    s->repair_status >= 0
+                        ? repair_status_str((enum repair_status)s->repair_status)
+                        : NULL);
+    jw_kstr_or_null(w, "retest_status",
+                    s->retest_status >= 0 ? test_status_str((enum test_status)s->retest_status)
+                                          : NULL);
+    jw_kstr(w, "last_run_id", s->last_run_id);
+    jw_kbool(w, "manual", s->manual);
+    api_jw_time(w, "last_run_at", s->last_run_at_ms);
+    api_jw_time(w, "last_ok_at", s->last_ok_at_ms);
+    jw_kint(w, "consecutive_failures", s->consecutive_failures);
     if (s->interval_s > 0)
-        cJSON_AddNumberToObject(o, "interval", s->interval_s);
+        jw_kint(w, "interval", s->interval_s);
     else
-        cJSON_AddNullToObject(o, "interval");
-    cJSON_AddBoolToObject(o, "stale", stale);
-    /* api_alerts_state_fill puts the open alert here, if any */
-    cJSON_AddNullToObject(o, "alert");
-    return o;
+        jw_knull(w, "interval");
+    jw_kbool(w, "stale", stale);
+    if (s->alert_id != 0) {
+        jw_key(w, "alert");
+        jw_open(w, "{");
+        jw_kint(w, "id", s->alert_id);
+        jw_kstr(w, "kind", s->alert_kind);
+        jw_kstr(w, "severity", s->alert_severity);
+        api_jw_time(w, "opened_at", s->alert_opened_at_ms);
+        jw_kstr(w, "summary", s->alert_summary);
+        jw_close(w, "}");
+    } else {
+        jw_knull(w, "alert");
+    }
+    jw_close(w, "}");
 }
 
 static void api_page(struct api_response *resp, const char *key, cJSON *items, const char *next)
@@ -235,7 +253,8 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
     char next[STORE_CURSOR_LEN] = "";
     char key[80];
     struct ho_error err;
-    cJSON *arr;
+    struct buf b;
+    struct jw w;
     int64_t now = clock_wall_ms();
     enum ho_code rc;
 
@@ -255,12 +274,27 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
         api_error(resp, rc, err.field, err.msg[0] ? err.msg : "query failed");
         return;
     }
-    arr = cJSON_CreateArray();
+    buf_init(&b, API_MAX_RESPONSE);
+    jw_init(&w, &b);
+    jw_open(&w, "{");
+    jw_key(&w, "states");
+    jw_open(&w, "[");
     for (i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, api_state_json(&rows[i], now));
+        api_state_json(&w, &rows[i], now);
     store_state_free(rows, n);
-    api_alerts_state_fill(app, arr);
-    api_page(resp, "states", arr, next);
+    jw_close(&w, "]");
+    if (next[0] != '\0')
+        jw_kstr(&w, "next_cursor", next);
+    else
+        jw_knull(&w, "next_cursor");
+    jw_close(&w, "}");
+    rc = jw_end(&w);
+    if (rc != HO_OK) {
+        buf_cleanup(&b);
+        api_error(resp, rc, "limit", "response too large; ask for fewer states");
+        return;
+    }
+    api_json_take(resp, 200, buf_take(&b));
     api_etag(req, resp);
 }
 

@@ -214,6 +214,12 @@ struct state_row {
     int64_t last_ok_at_ms;      /* 0 = never */
     int consecutive_failures;   /* runs in a row with outcome failed or error */
     int interval_s;             /* 0 = unknown */
+    /* the check's open alert, read in the same query: alert_id 0 = none */
+    int64_t alert_id;
+    char *alert_kind;           /* owned, NULL when none */
+    char *alert_severity;       /* owned */
+    char *alert_summary;        /* owned */
+    int64_t alert_opened_at_ms;
 };
 
 struct state_query {

@@ -233,10 +233,6 @@ void store_alert_deliveries_free(struct store_alert_delivery *v, size_t n);
 enum ho_code store_alert_deliveries(struct store *st, const int64_t *ids, size_t n,
                                     struct store_alert_delivery **out, size_t *nout) HO_WUR;
 
-/* The open alert of each of n keys; out[i].id is 0 when key i has none (store_alerts_free). */
-enum ho_code store_alerts_open_by_keys(struct store *st, const char *const *keys, size_t n,
-                                       struct store_alert **out) HO_WUR;
-
 /* A receiver's delivery counters (all zero for a name never recorded). */
 struct store_receiver_stats {
     int64_t delivered, failed, pending, attempts_failed;

@@ -200,8 +200,12 @@ enum {
 static const char state_head[] =
     "SELECT s.id, a.uid, a.name, s.package, s.check_name, s.run_id, s.outcome, s.test_status, "
     "s.repair_status, s.retest_status, s.manual, s.last_run_at, s.last_ok_at, "
-    "s.consecutive_failures, s.interval_s FROM agents a CROSS JOIN state s ON s.agent = a.id "
-    "WHERE 1";
+    "s.consecutive_failures, s.interval_s, al.id, al.kind, al.severity, al.summary, "
+    "al.opened_at FROM agents a CROSS JOIN state s ON s.agent = a.id "
+    /* the open alert of the check, by the key the alert engine gives it (alerts.c), found
+       through the partial index alerts_open: one lookup a row in the same statement */
+    "LEFT JOIN alerts al ON al.key = 'healops:' || a.uid || ':' || s.check_name "
+    "AND al.resolved_at IS NULL WHERE 1";
 static const char state_tail[] = " ORDER BY a.name, s.check_name LIMIT ?7";
 static const char *const state_frag[] = {
     " AND a.id = ?1",
@@ -1583,6 +1587,13 @@ static void state_from_row(sqlite3_stmt *s, struct state_row *w)
     w->last_ok_at_ms = sqlite3_column_int64(s, 12); /* NULL reads as 0: never */
     w->consecutive_failures = sqlite3_column_int(s, 13);
     w->interval_s = sqlite3_column_int(s, 14);
+    w->alert_id = sqlite3_column_int64(s, 15); /* NULL reads as 0: no open alert */
+    if (w->alert_id != 0) {
+        w->alert_kind = store_col_dup(s, 16);
+        w->alert_severity = store_col_dup(s, 17);
+        w->alert_summary = store_col_dup(s, 18);
+        w->alert_opened_at_ms = sqlite3_column_int64(s, 19);
+    }
 }
 
 /* The (agent name, check) position a state cursor names. */
@@ -1766,6 +1777,9 @@ void store_state_free(struct state_row *rows, size_t n)
         free(rows[i].agent_name);
         free(rows[i].package);
         free(rows[i].check);
+        free(rows[i].alert_kind);
+        free(rows[i].alert_severity);
+        free(rows[i].alert_summary);
     }
     free(rows);
 }

@@ -1010,26 +1010,6 @@ enum ho_code store_alert_deliveries(struct store *st, const int64_t *ids, size_t
     return HO_OK;
 }
 
-enum ho_code store_alerts_open_by_keys(struct store *st, const char *const *keys, size_t n,
-                                       struct store_alert **out)
-{
-    struct store_alert *v = xcalloc(n + 1, sizeof(*v));
-    enum ho_code rc = HO_OK;
-    size_t i;
-    int found;
-
-    store_lock(st);
-    for (i = 0; rc == HO_OK && i < n; i++)
-        rc = open_by_key(st, keys[i], &v[i], &found);
-    store_unlock(st);
-    if (rc != HO_OK) {
-        store_alerts_free(v, n);
-        v = NULL;
-    }
-    *out = v;
-    return rc;
-}
-
 enum ho_code store_receiver_stats_get(struct store *st, const char *name,
                                       struct store_receiver_stats *out)
 {

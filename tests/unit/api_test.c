@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mem.h"
 #include "store.h"
+#include "store_alerts.h"
 
 #define T0  1795528800000LL /* 2026-11-24T14:00:00Z: runs start from here */
 #define NOW (T0 + 3600000LL)  /* the server's wall clock during a test */
@@ -930,6 +931,73 @@ static void test_api_state_stale(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "stale")));
 }
 
+/*
+ * A state carries its check's open alert, read in the same query: its summary
+ * (any text a rule writes) goes out as valid JSON; resolved, the member is null.
+ * Paged one by one, every state comes once and the last page has no cursor.
+ */
+static void test_api_state_open_alert_and_paging(void **state)
+{
+    struct fixture *fx = *state;
+    struct rspec r[NSEED];
+    struct store_alert a;
+    const cJSON *j, *s, *al;
+    char key[STORE_ALERTS_KEY_MAX], target[200], cursor[STORE_CURSOR_LEN] = "";
+    int64_t id = 0;
+    int pages = 0;
+
+    seed(fx, r);
+    memset(&a, 0, sizeof(a));
+    snprintf(key, sizeof(key), "healops:%s:nginx.running", fx->agent_id);
+    a.key = key;
+    memcpy(a.agent_id, fx->agent_id, sizeof(a.agent_id));
+    a.check = "nginx.running";
+    a.package = "nginx";
+    a.kind = "failed";
+    a.severity = "critical";
+    a.summary = "web-1 nginx.running failed: \"2 workers\"\n\x01 \xff end";
+    a.context_json = "{}";
+    assert_int_equal(store_alert_apply(fx->app.store, STORE_ALERT_OPEN, &a, NOW - 5000, NULL,
+                                       NULL, &id),
+                     HO_OK);
+    j = expect(fx, 200, "GET", "/api/v1/state", TOKEN_READ, NULL);
+    al = cJSON_GetObjectItemCaseSensitive(find_state(jarr(j, "states"), "web-1", "nginx.running"),
+                                          "alert");
+    assert_true(cJSON_IsObject(al));
+    assert_int_equal((int64_t)jnum(al, "id"), id);
+    assert_string_equal(jstr(al, "kind"), "failed");
+    assert_string_equal(jstr(al, "severity"), "critical");
+    assert_string_equal(jstr(al, "opened_at"), "2026-11-24T14:59:55.000Z");
+    /* the control byte escaped, the byte that is not UTF-8 made '?' */
+    assert_string_equal(jstr(al, "summary"), "web-1 nginx.running failed: \"2 workers\"\n\x01 ? end");
+    s = find_state(jarr(j, "states"), "web-1", "nginx.port");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(s, "alert")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "next_cursor")));
+
+    do {
+        snprintf(target, sizeof(target), "/api/v1/state?limit=1%s%s", cursor[0] ? "&cursor=" : "",
+                 cursor);
+        j = expect(fx, 200, "GET", target, TOKEN_READ, NULL);
+        assert_int_equal(cJSON_GetArraySize(jarr(j, "states")), 1);
+        s = cJSON_GetArrayItem(jarr(j, "states"), 0);
+        al = cJSON_GetObjectItemCaseSensitive(s, "alert");
+        assert_int_equal(cJSON_IsObject(al), strcmp(jstr(s, "check"), "nginx.running") == 0);
+        cursor[0] = '\0';
+        if (!cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "next_cursor")))
+            snprintf(cursor, sizeof(cursor), "%s", jstr(j, "next_cursor"));
+        pages++;
+    } while (cursor[0] != '\0' && pages < 10);
+    assert_int_equal(pages, 3);
+
+    a.id = id;
+    assert_int_equal(store_alert_apply(fx->app.store, STORE_ALERT_RESOLVE, &a, NOW, NULL, NULL,
+                                       NULL),
+                     HO_OK);
+    j = expect(fx, 200, "GET", "/api/v1/state", TOKEN_READ, NULL);
+    s = find_state(jarr(j, "states"), "web-1", "nginx.running");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(s, "alert")));
+}
+
 static const cJSON *find_agent(const cJSON *agents, const char *name)
 {
     const cJSON *a;
@@ -1121,6 +1189,7 @@ int main(void)
         T(test_api_repairs_only_runs_with_repair),
         T(test_api_state_last_outcome_and_failures),
         T(test_api_state_stale),
+        T(test_api_state_open_alert_and_paging),
         T(test_api_heartbeat_spool_depth_visible),
         T(test_api_heartbeat_bad_input_400),
         T(test_api_unknown_path_404),
