@@ -52,6 +52,12 @@ void store_close(struct store *st);
  */
 void store_checkpoint_tune(struct store *st, int restart_pages, int tail_pages, int writer_pages);
 /*
+ * Rows that the statements store_open prepares (lookups, inserts, upserts: all by
+ * a key) have stepped through in full-table scans since then. A count that grows
+ * with the requests means a query plan went wrong.
+ */
+int64_t store_fullscan_steps(struct store *st);
+/*
  * A second, read-only handle on a database that store_open created and migrated,
  * for the read endpoints (runs, repairs, state, summary, agents): its own
  * connection and lock, so a slow query never holds up ingest (WAL: readers and the

@@ -331,6 +331,48 @@ static void test_store_token_create_lookup(void **state)
     assert_int_equal(store_token_lookup(f->st, h, T0, &t), HO_EAUTH);
 }
 
+/*
+ * Statistics taken while the tokens table held a row (PRAGMA optimize when a new
+ * database is closed after "token create") must not turn the per-request token
+ * lookup into a table scan once the fleet has enrolled: every lookup by a key,
+ * agent tokens (with their agent's id) and others, steps through no full scan.
+ */
+static void test_store_token_lookup_stale_statistics(void **state)
+{
+    struct fx *f = *state;
+    char h[CRYPTO_SHA256_HEX_LEN], name[32], id[CRYPTO_UUID_LEN];
+    struct store_token t;
+    struct ho_error err;
+    sqlite3 *db = NULL;
+    int i;
+
+    for (i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "fleet%03d", i);
+        enroll(f->st, name, name, id);
+    }
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ANALYZE; UPDATE sqlite_stat1 SET stat = '1 1' "
+                                  "WHERE tbl = 'tokens'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(f->path, &f->st, &err), HO_OK);
+    for (i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "fleet%03d", i);
+        crypto_sha256_hex(name, strlen(name), h);
+        assert_int_equal(store_token_lookup(f->st, h, T0, &t), HO_OK);
+        assert_int_equal(t.scope, TOKEN_SCOPE_AGENT);
+        assert_string_not_equal(t.agent_id, "");
+    }
+    crypto_sha256_hex("token-web1", 10, h);
+    assert_int_equal(store_token_lookup(f->st, h, T0, &t), HO_OK);
+    assert_string_equal(t.agent_id, f->web1);
+    assert_int_equal(store_fullscan_steps(f->st), 0);
+}
+
 static void test_store_token_expires(void **state)
 {
     struct fx *f = *state;
@@ -1192,6 +1234,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_agents_query_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_token_lookup_stale_statistics, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
