@@ -714,6 +714,32 @@ static void store_sqlite_config(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+#define STORE_STATS_MIN_ROWS "1000" /* fewer rows when analyzed: statistics not kept */
+
+/*
+ * Drops the planner's statistics (sqlite_stat1) of tables that held fewer than
+ * STORE_STATS_MIN_ROWS rows when they were taken. PRAGMA optimize at close
+ * analyzes what a connection used, so the first closes of a new database
+ * ("healops-server token create", a server stopped while the fleet was small)
+ * store statistics of near-empty tables, and they last. They say nothing about
+ * the tables those become: with "one row" in state, agents or alerts, SQLite
+ * plans a scan where a lookup by key is the only sane plan (with alert
+ * evaluation, a scan of 200,000 states a failed run). Without statistics it
+ * takes a table to be large. Then has the connection read them again. No-op on
+ * a read-only connection or when there is nothing to drop.
+ */
+static void store_stats_drop_small(sqlite3 *db)
+{
+    if (sqlite3_table_column_metadata(db, "main", "sqlite_stat1", "stat", NULL, NULL, NULL, NULL,
+                                      NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_exec(db,
+                     "DELETE FROM sqlite_stat1 WHERE CAST(stat AS INTEGER) < " STORE_STATS_MIN_ROWS,
+                     NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_changes(db) > 0)
+        (void)sqlite3_exec(db, "ANALYZE sqlite_master", NULL, NULL, NULL);
+}
+
 static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struct ho_error *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -744,6 +770,8 @@ static enum ho_code HO_WUR store_setup(struct store *st, const char *path, struc
         rc = store_exec(st, "PRAGMA foreign_keys = ON", path, err);
     if (rc == HO_OK)
         rc = store_migrate(st, have, err);
+    if (rc == HO_OK)
+        store_stats_drop_small(st->db);
     for (i = 0; rc == HO_OK && i < ST_COUNT; i++)
         rc = store_prepare(st, stmt_sql[i], &st->s[i], err);
     st->ready = rc == HO_OK;
@@ -1001,8 +1029,10 @@ void store_close(struct store *st)
     free(st->cache);
     if (st->db != NULL) {
         /* Keeps the planner's statistics current (https://sqlite.org/lang_analyze.html). */
-        if (st->ready && sqlite3_get_autocommit(st->db))
+        if (st->ready && sqlite3_get_autocommit(st->db)) {
             sqlite3_exec(st->db, "PRAGMA analysis_limit = 400; PRAGMA optimize", NULL, NULL, NULL);
+            store_stats_drop_small(st->db);
+        }
         if (sqlite3_close(st->db) != SQLITE_OK)
             log_warnx("store: close: %s", sqlite3_errmsg(st->db));
     }

@@ -373,6 +373,60 @@ static void test_store_token_lookup_stale_statistics(void **state)
     assert_int_equal(store_fullscan_steps(f->st), 0);
 }
 
+/* Rows of sqlite_stat1 whose table held fewer than n rows when analyzed. */
+static int stat_rows_below(const char *path, int n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int count = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_stat1 WHERE CAST(stat AS INTEGER) < ?1",
+                           -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return 0; /* no statistics at all */
+    }
+    sqlite3_bind_int(s, 1, n);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        count = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return count;
+}
+
+/*
+ * Statistics of near-empty tables are not kept: after a close (PRAGMA optimize)
+ * there are none, and those already in a database are dropped when the store
+ * opens it; statistics of a table that was large when analyzed stay.
+ */
+static void test_store_small_table_statistics_dropped(void **state)
+{
+    struct fx *f = *state;
+    struct ho_error err;
+    char h[CRYPTO_SHA256_HEX_LEN];
+    struct store_token t;
+    sqlite3 *db = NULL;
+
+    crypto_sha256_hex("token-web1", 10, h);
+    assert_int_equal(store_token_lookup(f->st, h, T0, &t), HO_OK);
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(stat_rows_below(f->path, 1000), 0);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ANALYZE; DELETE FROM sqlite_stat1; INSERT INTO sqlite_stat1 "
+                                  "VALUES ('state', 'sqlite_autoindex_state_1', '1 1 1'), "
+                                  "('agents', 'sqlite_autoindex_agents_1', '2 1'), "
+                                  "('runs', 'runs_started', '50000 1')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(stat_rows_below(f->path, 1000), 2);
+    assert_int_equal(store_open(f->path, &f->st, &err), HO_OK);
+    assert_int_equal(stat_rows_below(f->path, 1000), 0);
+    assert_int_equal(stat_rows_below(f->path, 100000), 1); /* runs_started stays */
+}
+
 static void test_store_token_expires(void **state)
 {
     struct fx *f = *state;
@@ -1235,6 +1289,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_agents_query_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_token_lookup_stale_statistics, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_small_table_statistics_dropped, setup,
                                         teardown),
     };
 
