@@ -221,3 +221,11 @@ void jw_kstr_or_null(struct jw *w, const char *k, const char *v)
     else
         jw_knull(w, k);
 }
+
+void jw_ktime_or_null(struct jw *w, const char *k, int64_t ms)
+{
+    if (ms != 0)
+        jw_ktime(w, k, ms);
+    else
+        jw_knull(w, k);
+}

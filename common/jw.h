@@ -62,6 +62,9 @@ void jw_knull(struct jw *w, const char *k);
 
 /* k with string v, or with null when v is NULL. */
 void jw_kstr_or_null(struct jw *w, const char *k, const char *v);
+
+/* k with the RFC 3339 UTC time ms, or with null when ms is 0 (never). */
+void jw_ktime_or_null(struct jw *w, const char *k, int64_t ms);
 void jw_ktime(struct jw *w, const char *k, int64_t ms);
 
 #endif

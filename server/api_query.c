@@ -122,15 +122,6 @@ static void api_add_time(cJSON *o, const char *key, int64_t ms)
     cJSON_AddStringToObject(o, key, t);
 }
 
-/* An RFC 3339 time member, or null for 0 (never). */
-static void api_jw_time(struct jw *w, const char *key, int64_t ms)
-{
-    if (ms != 0)
-        jw_ktime(w, key, ms);
-    else
-        jw_knull(w, key);
-}
-
 static void api_state_json(struct jw *w, const struct state_row *s, int64_t now)
 {
     int stale = s->interval_s > 0 && now - s->last_run_at_ms > 2000LL * s->interval_s;
@@ -152,8 +143,8 @@ static void api_state_json(struct jw *w, const struct state_row *s, int64_t now)
                                           : NULL);
     jw_kstr(w, "last_run_id", s->last_run_id);
     jw_kbool(w, "manual", s->manual);
-    api_jw_time(w, "last_run_at", s->last_run_at_ms);
-    api_jw_time(w, "last_ok_at", s->last_ok_at_ms);
+    jw_ktime_or_null(w, "last_run_at", s->last_run_at_ms);
+    jw_ktime_or_null(w, "last_ok_at", s->last_ok_at_ms);
     jw_kint(w, "consecutive_failures", s->consecutive_failures);
     if (s->interval_s > 0)
         jw_kint(w, "interval", s->interval_s);
@@ -166,7 +157,7 @@ static void api_state_json(struct jw *w, const struct state_row *s, int64_t now)
         jw_kint(w, "id", s->alert_id);
         jw_kstr(w, "kind", s->alert_kind);
         jw_kstr(w, "severity", s->alert_severity);
-        api_jw_time(w, "opened_at", s->alert_opened_at_ms);
+        jw_ktime_or_null(w, "opened_at", s->alert_opened_at_ms);
         jw_kstr(w, "summary", s->alert_summary);
         jw_close(w, "}");
     } else {
@@ -275,20 +266,15 @@ void api_state_get(struct app *app, const struct api_request *req, struct api_re
         return;
     }
     buf_init(&b, API_MAX_RESPONSE);
+    rc = buf_appends(&b, "{\"states\":[");
     jw_init(&w, &b);
-    jw_open(&w, "{");
-    jw_key(&w, "states");
-    jw_open(&w, "[");
     for (i = 0; i < n; i++)
         api_state_json(&w, &rows[i], now);
     store_state_free(rows, n);
-    jw_close(&w, "]");
-    if (next[0] != '\0')
-        jw_kstr(&w, "next_cursor", next);
-    else
-        jw_knull(&w, "next_cursor");
-    jw_close(&w, "}");
-    rc = jw_end(&w);
+    if (rc == HO_OK)
+        rc = jw_end(&w);
+    if (rc == HO_OK)
+        rc = api_cursor_json(&b, next);
     if (rc != HO_OK) {
         buf_cleanup(&b);
         api_error(resp, rc, "limit", "response too large; ask for fewer states");
