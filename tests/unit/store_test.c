@@ -334,8 +334,9 @@ static void test_store_token_create_lookup(void **state)
 /*
  * Statistics taken while the tokens table held a row (PRAGMA optimize when a new
  * database is closed after "token create") must not turn the per-request token
- * lookup into a table scan once the fleet has enrolled: every lookup by a key,
- * agent tokens (with their agent's id) and others, steps through no full scan.
+ * lookup into a table scan once the fleet has enrolled (store_open drops them):
+ * every lookup by a key, agent tokens (with their agent's id) and others, steps
+ * through no full scan.
  */
 static void test_store_token_lookup_stale_statistics(void **state)
 {
