@@ -61,19 +61,19 @@ SERVER=$BUILD/healops-server
 AGENT=$BUILD/healops-agent
 T0=$(date +%s)
 
-for f in "$SERVER" "$AGENT" "$BIN/loadgen" "$BIN/query" "$BIN/ref_sqlite" "$BIN/ref_mhd"; do
+for f in "$SERVER" "$AGENT" "$BIN/loadgen" "$BIN/query" "$BIN/ref_sqlite" "$BIN/ref_mhd" "$BIN/ref_agent"; do
     [ -x "$f" ] || { echo "bench: $f is missing (make bench builds it)"; exit 1; }
 done
 
 TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/healops-bench.XXXXXX") || exit 1
-SERVER_PID='' MHD_PID='' AGENT_PID='' VM_PID='' SINK_PID=''
+SERVER_PID='' MHD_PID='' AGENT_PID='' VM_PID='' SINK_PID='' REFA_PID=''
 FAILED=0
 
 cleanup() {
-    for p in $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
+    for p in $REFA_PID $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
         kill "$p" 2>/dev/null
     done
-    for p in $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
+    for p in $REFA_PID $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
         i=0
         while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
             sleep 0.1
@@ -356,6 +356,12 @@ chmod +x "$PKG/checks/"*.sh
     --enroll-token "$ENROLL" --package-dir "$PKG" --splay 10 --log-level warn \
     >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
+# the reference beside it, over the same window: what spawning 50 checks every 10 s and
+# posting their runs once a second with libcurl over keep-alive TLS costs at the least
+"$BIN/ref_agent" --url "$URL" --ca-file "$CA" --token "$(awk 'NR == 1 {print $2}' "$TOKENS")" \
+    --exec "$PKG/checks/ok.sh" --checks 50 --interval 10 --seconds "$AGENT_SECS" --warmup 5 \
+    >"$TMP/ref_agent.out" 2>&1 &
+REFA_PID=$!
 HZ=$(getconf CLK_TCK)
 sleep 5
 if kill -0 "$AGENT_PID" 2>/dev/null; then
@@ -413,6 +419,24 @@ else
 fi
 stop_pid "$AGENT_PID"
 AGENT_PID=
+# ref_agent ends on its own after AGENT_SECS; give it a few seconds more, then stop it
+i=0
+while kill -0 "$REFA_PID" 2>/dev/null && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+stop_pid "$REFA_PID"
+REFA_PID=
+REFA_LINE=$(grep '^BENCH ref_agent ' "$TMP/ref_agent.out" | tail -n 1)
+if [ -n "$REFA_LINE" ]; then
+    say "reference ref_agent (libcurl + OpenSSL, posix_spawn, no spool, one thread), same window:"
+    say "  RSS: VmRSS $(kv "$REFA_LINE" rss_kb) KiB; CPU $(kv "$REFA_LINE" cpu_pct) % of one core," \
+        "$(kv "$REFA_LINE" cpu_us_per_run) us per run; $(kv "$REFA_LINE" spawns) spawns," \
+        "$(kv "$REFA_LINE" posts) POSTs, $(kv "$REFA_LINE" errors) errors"
+    say "$REFA_LINE"
+else
+    say "reference ref_agent gave no figures: $(tail -n 3 "$TMP/ref_agent.out")"
+fi
 SRV_HWM=$(proc_kb "$SERVER_PID" VmHWM)
 stop_pid "$SERVER_PID"
 SERVER_PID=
@@ -607,6 +631,9 @@ if [ -n "$Q_METRICS" ]; then
     printf '%-40s %s\n' "GET /metrics" "$NSTATES states, p50 $(kv "$Q_METRICS" p50_ms) ms, p99 $(kv "$Q_METRICS" p99_ms) ms ($(kv "$Q_METRICS" n) answers, TLS with keep-alive)"
 fi
 printf '%-40s %s\n' "agent, 50 checks / 10 s" "VmRSS ${A_RSS} KiB (VmHWM ${A_HWM}), CPU ${A_CPU_PCT_NS} % of one core"
+REFA_RSS=$(kv "${REFA_LINE:-}" rss_kb)
+REFA_CPU=$(kv "${REFA_LINE:-}" cpu_pct)
+printf '%-40s %s\n' "  ref_agent (libcurl floor), same window" "VmRSS ${REFA_RSS:-n/a} KiB, CPU ${REFA_CPU:-n/a} %  -> agent/ref ratio RSS $(ratio "${A_RSS:-}" "${REFA_RSS:-}"), CPU $(ratio "${A_CPU_PCT_NS:-}" "${REFA_CPU:-}")"
 printf '%-40s %s\n' "failure -> stored repaired run" "${REPAIR_MS} ms"
 say ""
 say "targets (reported, not asserted; this run's sizes may differ from the targets' sizes):"
@@ -620,9 +647,9 @@ tgt "server CPU < 50 us per stored run" "$(cmp_lt "$ING_CPU" 50)"
 [ -n "$Q_WORST" ] && tgt "history queries p99 < 20 ms, every combination" "$(cmp_lt "$(kv "$Q_WORST" p99_ms)" 20)"
 [ -n "$Q_STATE" ] && tgt "/state, all states < 200 ms ($(kv "$Q_STATE" rows) states here)" "$(cmp_lt "$(kv "$Q_STATE" total_ms)" 200)"
 [ -n "$Q_METRICS" ] && tgt "/metrics < 200 ms (p99, $NSTATES states here)" "$(cmp_lt "$(kv "$Q_METRICS" p99_ms)" 200)"
-tgt "agent RSS < 4 MiB (4096 KiB)" "$(cmp_lt "${A_RSS:-n/a}" 4096)"
-tgt "agent CPU < 0.05 % of one core" "$(cmp_lt "${A_CPU_PCT_NS:-n/a}" 0.05)"
-say "BENCH summary runs_per_s=$ING_RPS p50_ms=$ING_P50 p99_ms=$ING_P99 p999_ms=$ING_P999 cpu_us_per_run=$ING_CPU hwm_kb=$ING_HWM ref_sqlite_rows_per_s=$REF_SQL ref_full_rows_per_s=$REF_FULL ref_mhd_posts_per_s=$MHD_PPS ratio_sqlite=$(ratio "$ING_RPS" "$REF_SQL") ratio_full=$(ratio "$ING_RPS" "$REF_FULL") agent_rss_kb=${A_RSS} agent_cpu_pct=${A_CPU_PCT_NS} repair_ms=${REPAIR_MS}"
+tgt "agent RSS < 4 MiB (4096 KiB; ref_agent: ${REFA_RSS:-n/a})" "$(cmp_lt "${A_RSS:-n/a}" 4096)"
+tgt "agent CPU < 0.05 % of one core (ref_agent: ${REFA_CPU:-n/a})" "$(cmp_lt "${A_CPU_PCT_NS:-n/a}" 0.05)"
+say "BENCH summary runs_per_s=$ING_RPS p50_ms=$ING_P50 p99_ms=$ING_P99 p999_ms=$ING_P999 cpu_us_per_run=$ING_CPU hwm_kb=$ING_HWM ref_sqlite_rows_per_s=$REF_SQL ref_full_rows_per_s=$REF_FULL ref_mhd_posts_per_s=$MHD_PPS ratio_sqlite=$(ratio "$ING_RPS" "$REF_SQL") ratio_full=$(ratio "$ING_RPS" "$REF_FULL") agent_rss_kb=${A_RSS} agent_cpu_pct=${A_CPU_PCT_NS} ref_agent_rss_kb=${REFA_RSS:-n/a} ref_agent_cpu_pct=${REFA_CPU:-n/a} repair_ms=${REPAIR_MS}"
 [ "$FWD_RPS" != n/a ] && say "BENCH fwd_summary runs_per_s=$FWD_RPS p50_ms=$FWD_P50 p99_ms=$FWD_P99 cpu_us_per_run=$FWD_CPU ratio_runs=$(ratio "$FWD_RPS" "$ING_RPS") ratio_p50=$(ratio "$FWD_P50" "$ING_P50") ratio_p99=$(ratio "$FWD_P99" "$ING_P99") ratio_cpu=$(ratio "$FWD_CPU" "$ING_CPU") points_delivered=$FWD_DELIV points_per_round=$FWD_ROUND_PTS points_pending=$FWD_PENDING vm_rows=$FWD_VM_ROWS vm_cpu_pct=$FWD_VM_CPU alerts_opened=$(kv "$FWD_ALERTS" total) alerts_resolved=$(kv "$FWD_ALERTS" resolved) webhook_posts=$(jnum "$FWD_HOOK" posts)"
 say "bench: done in $(($(date +%s) - T0)) s"
 exit $FAILED
