@@ -480,7 +480,7 @@ static void alerts_facts(struct alerts *a, const struct store_alert_subject *s, 
     f->open_kind = open_kind;
     if (s->has_state &&
         (s->outcome == RUN_OUTCOME_REPAIRED || (s->has_open && open_kind == ALERT_KIND_FLAPPING)) &&
-        store_alert_repairs_count(app_reads(a->app), s->agent_rowid, check,
+        store_alert_repairs_count(app_alerts_reads(a->app), s->agent_rowid, check,
                                   now_ms - a->rules.flap_window_ms, &f->repairs_in_window) != HO_OK)
         f->repairs_in_window = -1;
 }
@@ -517,7 +517,7 @@ static int alerts_eval(struct alerts *a, const char *agent_id, const char *check
     enum ho_code rc;
 
     alerts_key(key, sizeof(key), agent_id, check);
-    rc = store_alert_subject_get(app_reads(a->app), agent_id, check, key, &s);
+    rc = store_alert_subject_get(app_alerts_reads(a->app), agent_id, check, key, &s);
     if (rc != HO_OK) {
         if (rc != HO_ENOENT)
             log_warnx("alerts: %s/%s: cannot read the state: %s", agent_id, check, ho_code_str(rc));

@@ -58,6 +58,8 @@ struct app {
     struct server_config cfg;
     struct store *store;
     struct store *reader;      /* store_open_reader for the read endpoints; NULL: use store */
+    struct store *alerts_reader;  /* the alert engine's own reader; NULL: use app_reads */
+    struct store *forward_reader; /* the forwarders' own reader; NULL: use app_reads */
     struct forward *forward;   /* forwarder threads (forward.h), NULL when not started */
     struct retention *retention; /* the pruner (retention.h), NULL when not started */
     struct authlimit *authlimit; /* failed-authentication limits (authlimit.h), may be NULL */
@@ -69,10 +71,26 @@ struct app {
     int64_t started_at_ms;
 };
 
-/* Where read-only work goes (queries, alert evaluation, forwarding): the reader if any. */
+/* Where the read endpoints' queries go: the reader if any. */
 static inline struct store *app_reads(const struct app *app)
 {
     return app->reader != NULL ? app->reader : app->store;
+}
+
+/*
+ * The alert engine's and the forwarders' reads go to connections of their own
+ * (a connection serves one statement at a time). The engine reads once per
+ * subject it evaluates, hundreds of short reads a second under ingest; on the
+ * endpoints' connection a query waited behind them for up to 40 ms.
+ */
+static inline struct store *app_alerts_reads(const struct app *app)
+{
+    return app->alerts_reader != NULL ? app->alerts_reader : app_reads(app);
+}
+
+static inline struct store *app_forward_reads(const struct app *app)
+{
+    return app->forward_reader != NULL ? app->forward_reader : app_reads(app);
 }
 
 #endif

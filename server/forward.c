@@ -441,7 +441,7 @@ static void *fwd_worker_main(void *arg)
     store_forwarder_cleanup(&sf);
     while (!stop && !fwd_stopping(fw, &gen)) {
         /* on the reader connection: not in turn with ingest for the writer's lock */
-        if (store_points_after(app_reads(fw->app), w->delivered_seq, batch, &p, &n) != HO_OK) {
+        if (store_points_after(app_forward_reads(fw->app), w->delivered_seq, batch, &p, &n) != HO_OK) {
             stop = fwd_wait(fw, FORWARD_STORE_RETRY_MS, 0, 0);
             continue;
         }

@@ -240,7 +240,9 @@ static int server_serve(struct app *app, struct forward_config *fcfg, struct rec
     ho_error_clear(&err);
     if (store_open(app->cfg.db, &app->store, &err) != HO_OK)
         fatalx("database %s: %s", app->cfg.db, err.msg);
-    if (store_open_reader(app->cfg.db, &app->reader, &err) != HO_OK)
+    if (store_open_reader(app->cfg.db, &app->reader, &err) != HO_OK ||
+        store_open_reader(app->cfg.db, &app->alerts_reader, &err) != HO_OK ||
+        store_open_reader(app->cfg.db, &app->forward_reader, &err) != HO_OK)
         fatalx("database %s: %s", app->cfg.db, err.msg);
     log_info("store: %s schema version %d", app->cfg.db, store_schema_version(app->store));
     if (urlsign_open(app->cfg.url_signing_key_file, app->cfg.db, app->cfg.graph_link_ttl,
@@ -287,6 +289,10 @@ static int server_serve(struct app *app, struct forward_config *fcfg, struct rec
     httpc_global_cleanup();
     urlsign_free(app->urlsign);
     app->urlsign = NULL;
+    store_close(app->forward_reader);
+    app->forward_reader = NULL;
+    store_close(app->alerts_reader);
+    app->alerts_reader = NULL;
     store_close(app->reader);
     app->reader = NULL;
     store_close(app->store);

@@ -28,6 +28,7 @@
 #include "run.h"
 #include "store.h"
 #include "store_alerts.h"
+#include "test_db.h"
 
 #define T0 1795533600000LL
 
@@ -399,7 +400,8 @@ struct eng {
     int seq;
 };
 
-static void eng_open(struct eng *e, const char *receivers_json)
+/* An engine over the database at db (":memory:" or a file). */
+static void eng_open_db(struct eng *e, const char *receivers_json, const char *db)
 {
     struct receivers *rs = NULL;
     struct ho_error err;
@@ -407,7 +409,7 @@ static void eng_open(struct eng *e, const char *receivers_json)
 
     memset(e, 0, sizeof(*e));
     clock_set_wall_override(T0);
-    assert_int_equal(store_open(":memory:", &e->app.store, &err), HO_OK);
+    assert_int_equal(store_open(db, &e->app.store, &err), HO_OK);
     e->app.cfg.alert_after_failures = 2;
     e->app.cfg.alert_repeat_every = 600;
     e->app.cfg.agent_silent_after = 180;
@@ -423,6 +425,11 @@ static void eng_open(struct eng *e, const char *receivers_json)
     assert_int_equal(
         store_agent_enroll(e->app.store, "web-1", "{\"role\":\"web\"}", hash, T0, e->agent), HO_OK);
     e->a = alerts_new(&e->app, rs);
+}
+
+static void eng_open(struct eng *e, const char *receivers_json)
+{
+    eng_open_db(e, receivers_json, ":memory:");
 }
 
 static void eng_close(struct eng *e)
@@ -527,6 +534,42 @@ static void test_alerts_engine_open_dedup_resolve(void **state)
     assert_int_equal(n, 0);
     store_alerts_free(v, n);
     eng_close(&e);
+}
+
+/*
+ * The engine reads on a connection of its own when the server gives it one,
+ * not on the read endpoints' (its many short reads made queries wait). Here
+ * the endpoints' reader is a database of its own with no agent at all: had the
+ * engine read there, it would find no state and open nothing.
+ */
+static void test_alerts_engine_reads_on_its_own_connection(void **state)
+{
+    char dir[] = "/tmp/healops-alerts-XXXXXX", db[256], other[256];
+    struct ho_error err;
+    struct store_alert *v = NULL;
+    struct eng e;
+    size_t n;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof(db), "%s/healops.db", dir);
+    snprintf(other, sizeof(other), "%s/other.db", dir);
+    eng_open_db(&e, NULL, db);
+    assert_int_equal(store_open(other, &e.app.reader, &err), HO_OK);
+    assert_int_equal(store_open_reader(db, &e.app.alerts_reader, &err), HO_OK);
+    assert_ptr_not_equal(app_alerts_reads(&e.app), app_reads(&e.app));
+    eng_run(&e, "nginx.running", RUN_OUTCOME_FAILED, T0 + 1000, 0);
+    eng_run(&e, "nginx.running", RUN_OUTCOME_FAILED, T0 + 2000, 0);
+    alerts_tick(e.a, T0 + 2000, 0);
+    n = eng_alerts(&e, &v, 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].kind, "failed");
+    store_alerts_free(v, n);
+    store_close(e.app.alerts_reader);
+    store_close(e.app.reader);
+    eng_close(&e);
+    test_db_unlink(other);
+    test_db_remove(db, dir);
 }
 
 static void test_alerts_engine_repeat_and_outbox(void **state)
@@ -721,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_alerts_run_block_codec),
         cmocka_unit_test(test_alerts_cycle_attaches_block),
         cmocka_unit_test(test_alerts_engine_open_dedup_resolve),
+        cmocka_unit_test(test_alerts_engine_reads_on_its_own_connection),
         cmocka_unit_test(test_alerts_engine_repeat_and_outbox),
         cmocka_unit_test(test_alerts_engine_alertmanager_resend),
         cmocka_unit_test(test_alerts_engine_silent_agent),
