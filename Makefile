@@ -1,5 +1,5 @@
 # HealOps top-level build (GNU make).
-#   make            build healops-server, healops-agent, healopsctl into build/
+#   make            build healops-server, healops-agent (with healops-agent-unpack), healopsctl into build/
 #   make test       unit tests (normal and ASan+UBSan builds) and integration tests
 #   make run        dependencies, build, dev certificates, server + agent on 127.0.0.1
 #   make clean
@@ -28,7 +28,7 @@ DEFS     := -DHO_VERSION=\"$(VERSION)\" -DHO_COMMIT=\"$(COMMIT)\"
 
 COMMON_SRCS := $(sort $(wildcard common/*.c))
 SERVER_SRCS := $(sort $(filter-out server/main.c,$(wildcard server/*.c)))
-AGENT_SRCS  := $(sort $(filter-out agent/main.c agent/ctl_main.c,$(wildcard agent/*.c)))
+AGENT_SRCS  := $(sort $(filter-out agent/main.c agent/ctl_main.c agent/unpack_main.c,$(wildcard agent/*.c)))
 SCHEMA_SQL  := $(sort $(wildcard schema/*.sql))
 WEB_FILES   := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/*_test.c))
@@ -38,7 +38,7 @@ objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all test unit unit-asan valgrind integration run clean bench fuzz fuzz-smoke install
 CTL_BIN := $(if $(wildcard agent/ctl_main.c),$(BUILD)/healopsctl)
-all: $(BUILD)/healops-server $(BUILD)/healops-agent $(CTL_BIN)
+all: $(BUILD)/healops-server $(BUILD)/healops-agent $(BUILD)/healops-agent-unpack $(CTL_BIN)
 
 # --- generated sources: schema migrations and web assets built into the server ---
 # The file lists are prerequisites too (rewritten only when they change), so a file
@@ -88,7 +88,11 @@ $(1)/healops-agent: $(1)/obj/agent/main.o $(1)/libagent.a $(1)/libcommon.a
 	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
 $(1)/healopsctl: $(1)/obj/agent/ctl_main.o $(1)/libagent.a $(1)/libcommon.a
 	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
-$(1)/tests/%_test: tests/unit/%_test.c $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $(wildcard tests/unit/*.h)
+# the agent's bundle unpacker (agent/unpack.h): the only agent program that loads libarchive
+$(1)/healops-agent-unpack: $(1)/obj/agent/unpack_main.o $(1)/libcommon.a
+	$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+# the suites that install packages run the unpacker of their own build (../healops-agent-unpack)
+$(1)/tests/%_test: tests/unit/%_test.c $(1)/libserver.a $(1)/libagent.a $(1)/libcommon.a $(wildcard tests/unit/*.h) | $(1)/healops-agent-unpack
 	@mkdir -p $$(@D)
 	$$(CC) $(2) $$(BASE_CFLAGS) $$(DEFS) -Wno-missing-prototypes -Wno-missing-declarations \
 	    -Iserver -Iagent -Icommon -Itests/unit -o $$@ $$< \

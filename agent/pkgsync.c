@@ -39,6 +39,7 @@
 #include "pkglist.h"
 #include "pkgsync.h"
 #include "sign.h"
+#include "unpack.h"
 
 
 /* A recorded failure of one package version, reported in heartbeats. */
@@ -454,7 +455,8 @@ static enum ho_code pkgsync_unpack(struct pkgsync *ps, const struct pkgsync_entr
     }
     *work = tmpl;
     dest = xasprintf("%s/pkg", tmpl);
-    rc = bundle_extract(data, len, dest, err); /* strips the NAME-VERSION/ top folder */
+    /* in healops-agent-unpack (unpack.h); strips the NAME-VERSION/ top folder */
+    rc = unpack_bundle(data, len, dest, err);
     if (rc != HO_OK)
         goto out;
     rc = pkgsync_load_dir(dest, e->name, e->version, &m, err);

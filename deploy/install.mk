@@ -36,7 +36,8 @@ install: install-bin install-units install-man install-doc install-config
 
 install-bin: all
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
-	$(INSTALL) -m 0755 $(BUILD)/healops-server $(BUILD)/healops-agent $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0755 $(BUILD)/healops-server $(BUILD)/healops-agent $(BUILD)/healops-agent-unpack \
+	    $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 0755 $(BUILD)/healopsctl $(DESTDIR)$(BINDIR)/
 
 # The units name /usr/local/sbin and /etc/healops; they are rewritten to the

@@ -57,7 +57,7 @@ else
     sed 's/^/    /' "$TMP/install.log"
 fi
 
-for b in usr/sbin/healops-server usr/sbin/healops-agent usr/bin/healopsctl; do
+for b in usr/sbin/healops-server usr/sbin/healops-agent usr/sbin/healops-agent-unpack usr/bin/healopsctl; do
     if [ -f "$D/$b" ] && [ -x "$D/$b" ] && [ "$(mode_of "$D/$b")" = 755 ]; then
         ok "/$b installed, mode 0755"
     else

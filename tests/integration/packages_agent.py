@@ -267,6 +267,11 @@ def test_agent_package_sync_against_stand_in(env):
         fake.assign([e2])
         wait_for(lambda: link(state, "web", "current") == "2.0.0", 15, what="current -> 2.0.0")
         check(link(state, "web", "previous") == "1.0.0", link(state, "web", "previous"))
+        # two bundles installed, each by healops-agent-unpack: libarchive never loaded here
+        with open("/proc/%d/maps" % p.pid) as f:
+            maps = f.read()
+        check("libarchive" not in maps and "healops-agent" in maps,
+              "libarchive is mapped in the running agent")
         t1 = iso_now()
         wait_for(lambda: fake.versions_since(t1, "web") == {"2.0.0"}, 15,
                  what="runs of web only 2.0.0")

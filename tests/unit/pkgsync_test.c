@@ -27,6 +27,7 @@
 #include "pkglist.h"
 #include "pkgsync.h"
 #include "sign.h"
+#include "test_unpack.h"
 
 /* One test's world: a temp folder with keys, package sources and a state folder. */
 struct world {
@@ -670,5 +671,6 @@ int main(void)
     };
 
     log_init("pkgsync_test", getenv("PKGSYNC_TEST_LOG") != NULL ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
+    test_unpack_use_build_helper();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
