@@ -821,6 +821,41 @@ static void test_forward_thread_graphite(void **state)
     free(json);
 }
 
+/*
+ * The forwarders read the points on a connection of their own when the server
+ * gives them one, not on the read endpoints'. Here the endpoints' reader is a
+ * database without a single point: had they read there, nothing would go out.
+ */
+static void test_forward_thread_reads_on_its_own_connection(void **state)
+{
+    struct fx *f = *state;
+    struct ho_error err;
+    struct target t;
+    char other[160], *json;
+
+    snprintf(other, sizeof(other), "%s/other.db", f->dir);
+    assert_int_equal(store_open(other, &f->app.reader, &err), HO_OK);
+    assert_int_equal(store_open_reader(f->path, &f->app.forward_reader, &err), HO_OK);
+    tgt_start(&t, 1, NULL, 0);
+    tgt_run(&t);
+    json = xasprintf("[{\"type\":\"graphite\",\"address\":\"127.0.0.1:%d\"}]", t.port);
+    add_points(f, 1, 2);
+    start(f, json);
+    wait_delivered(f, 2);
+    assert_int_equal(tgt_count(&t), 1);
+    assert_string_equal(t.bodies[0], "m;environment=production;node=web01 1 1795533601\n"
+                                     "m;environment=production;node=web01 2 1795533602\n");
+    forward_stop(f->app.forward);
+    f->app.forward = NULL;
+    tgt_stop(&t);
+    free(json);
+    store_close(f->app.forward_reader);
+    f->app.forward_reader = NULL;
+    store_close(f->app.reader);
+    f->app.reader = NULL;
+    test_db_unlink(other);
+}
+
 static void test_forward_graphite_send_refused(void **state)
 {
     struct ho_error err;
@@ -881,6 +916,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_forward_thread_drop_and_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forward_thread_graphite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_thread_reads_on_its_own_connection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_forward_stop_interrupts_backoff, setup, teardown),
     };
     int rc;
