@@ -9,16 +9,14 @@
  * "CODE<TAB>FIELD<TAB>MESSAGE" (the ho_code number, the field at fault, what went
  * wrong), which the agent turns back into the error. 2: wrong usage.
  */
-#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "bundle.h"
 #include "error.h"
 
-#define UNPACK_CHUNK 65536
 #define UNPACK_USAGE                                                                               \
     "usage: healops-agent-unpack DEST < BUNDLE\n"                                                  \
     "Extracts a HealOps package bundle (tar.gz) into the new folder DEST.\n"                       \
@@ -44,11 +42,10 @@ static int unpack_fail(enum ho_code rc, const struct ho_error *err)
 
 int main(int argc, char **argv)
 {
-    static char chunk[UNPACK_CHUNK];
     struct ho_error err;
-    enum ho_code rc = HO_OK;
-    struct buf b;
-    ssize_t r;
+    enum ho_code rc;
+    void *data = NULL;
+    size_t len = 0;
 
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("%s", UNPACK_USAGE);
@@ -59,20 +56,12 @@ int main(int argc, char **argv)
         return 2;
     }
     ho_error_clear(&err);
-    buf_init(&b, BUNDLE_MAX_BYTES);
-    while (rc == HO_OK && (r = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = ho_error_set(&err, HO_EIO, "bundle", "reading the bundle: %s", strerror(errno));
-        else if (buf_append(&b, chunk, (size_t)r) != HO_OK)
-            rc = ho_error_set(&err, HO_ETOOBIG, "bundle", "bundle larger than %d bytes",
-                              BUNDLE_MAX_BYTES);
-    }
-    if (rc == HO_OK && b.len == 0)
+    rc = bundle_read_fd(STDIN_FILENO, "the bundle on standard input", BUNDLE_MAX_BYTES, &data, &len,
+                        &err);
+    if (rc == HO_OK && len == 0)
         rc = ho_error_set(&err, HO_EINVAL, "bundle", "the bundle is empty");
     if (rc == HO_OK)
-        rc = bundle_extract(b.data, b.len, argv[1], &err);
-    buf_cleanup(&b);
+        rc = bundle_extract(data, len, argv[1], &err);
+    free(data);
     return rc == HO_OK ? 0 : unpack_fail(rc, &err);
 }

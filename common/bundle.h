@@ -58,5 +58,11 @@ enum ho_code bundle_check(const void *data, size_t len, const struct manifest *m
 /* Reads a whole file of at most max bytes into *out (caller frees). */
 enum ho_code bundle_read_file(const char *path, size_t max, void **out, size_t *len,
                               struct ho_error *err) HO_WUR;
+/*
+ * The same from an open descriptor (a pipe too) to its end; shown names it in
+ * errors. *out is NULL when nothing was read.
+ */
+enum ho_code bundle_read_fd(int fd, const char *shown, size_t max, void **out, size_t *len,
+                            struct ho_error *err) HO_WUR;
 
 #endif

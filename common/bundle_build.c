@@ -370,15 +370,42 @@ out:
     return rc;
 }
 
+enum ho_code bundle_read_fd(int fd, const char *shown, size_t max, void **out, size_t *len,
+                            struct ho_error *err)
+{
+    enum ho_code rc = HO_OK;
+    struct buf b;
+    char *chunk;
+    ssize_t r;
+
+    *out = NULL;
+    *len = 0;
+    buf_init(&b, max);
+    chunk = xmalloc(BUNDLE_IO_CHUNK);
+    while (rc == HO_OK && (r = read(fd, chunk, BUNDLE_IO_CHUNK)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            rc = ho_error_set(err, HO_EIO, "", "%s: %s", shown, strerror(errno));
+        else if (buf_append(&b, chunk, (size_t)r) != HO_OK)
+            rc = ho_error_set(err, HO_ETOOBIG, "", "%s: larger than the limit of %zu bytes",
+                              shown, max);
+    }
+    free(chunk);
+    if (rc == HO_OK) {
+        *len = b.len;
+        *out = buf_take(&b);
+    }
+    buf_cleanup(&b);
+    return rc;
+}
+
 enum ho_code bundle_read_file(const char *path, size_t max, void **out, size_t *len,
                               struct ho_error *err)
 {
     char shown[BUNDLE_SHOWN];
-    enum ho_code rc = HO_OK;
+    enum ho_code rc;
     struct stat st;
-    struct buf b;
-    char *chunk = NULL;
-    ssize_t r;
     int fd;
 
     *out = NULL;
@@ -397,23 +424,7 @@ enum ho_code bundle_read_file(const char *path, size_t max, void **out, size_t *
         return ho_error_set(err, HO_ETOOBIG, "", "%s: larger than the limit of %zu bytes", shown,
                             max);
     }
-    buf_init(&b, max);
-    chunk = xmalloc(BUNDLE_IO_CHUNK);
-    while (rc == HO_OK && (r = read(fd, chunk, BUNDLE_IO_CHUNK)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            rc = ho_error_set(err, HO_EIO, "", "%s: %s", shown, strerror(errno));
-        else if (buf_append(&b, chunk, (size_t)r) != HO_OK)
-            rc = ho_error_set(err, HO_ETOOBIG, "", "%s: larger than the limit of %zu bytes",
-                              shown, max);
-    }
-    free(chunk);
+    rc = bundle_read_fd(fd, shown, max, out, len, err);
     close(fd);
-    if (rc == HO_OK) {
-        *len = b.len;
-        *out = buf_take(&b);
-    }
-    buf_cleanup(&b);
     return rc;
 }
