@@ -92,9 +92,6 @@ enum ho_code unpack_bundle(const void *data, size_t len, const char *dest, struc
     rc = unpack_helper_path(helper, sizeof(helper), err);
     if (rc != HO_OK)
         return rc;
-    if (access(helper, X_OK) != 0)
-        return ho_error_set(err, HO_EIO, NULL, "%s: %s (installed beside healops-agent)", helper,
-                            strerror(errno));
     argv[1] = xstrdup(dest);
     memset(&spec, 0, sizeof(spec));
     spec.argv = argv;
@@ -108,8 +105,8 @@ enum ho_code unpack_bundle(const void *data, size_t len, const char *dest, struc
         runner_result_cleanup(&res);
         return rc;
     }
-    if (res.exec_failed)
-        rc = ho_error_set(err, HO_EIO, NULL, "%s", res.what);
+    if (res.exec_failed) /* "exec PATH: No such file or directory" and the like */
+        rc = ho_error_set(err, HO_EIO, NULL, "%s (installed beside healops-agent)", res.what);
     else if (res.timed_out)
         rc = ho_error_set(err, HO_EIO, NULL, "%s: no answer within %d s", helper,
                           UNPACK_TIMEOUT_MS / 1000);
