@@ -77,11 +77,7 @@ cleanup() {
         kill "$p" 2>/dev/null
     done
     for p in $REFA_PID $AGENT_PID $MHD_PID $SERVER_PID $SINK_PID $VM_PID; do
-        i=0
-        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
+        wait_gone "$p" 5
         kill -9 "$p" 2>/dev/null
     done
     if [ "$KEEP" = 1 ]; then
@@ -140,14 +136,18 @@ wait_https() { # port, seconds
     return 1
 }
 
-stop_pid() { # pid: TERM, wait up to 10 s, KILL
-    [ -n "$1" ] || return 0
-    kill "$1" 2>/dev/null
+wait_gone() { # pid, seconds: until the process is gone or the time is up
     i=0
-    while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
+    while kill -0 "$1" 2>/dev/null && [ $i -lt $(($2 * 10)) ]; do
         sleep 0.1
         i=$((i + 1))
     done
+}
+
+stop_pid() { # pid: TERM, wait up to 10 s, KILL
+    [ -n "$1" ] || return 0
+    kill "$1" 2>/dev/null
+    wait_gone "$1" 10
     kill -9 "$1" 2>/dev/null
     wait "$1" 2>/dev/null
     return 0
@@ -438,11 +438,7 @@ fi
 stop_pid "$AGENT_PID"
 AGENT_PID=
 # ref_agent ends on its own after AGENT_SECS; give it a few seconds more, then stop it
-i=0
-while kill -0 "$REFA_PID" 2>/dev/null && [ $i -lt 100 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+wait_gone "$REFA_PID" 10
 stop_pid "$REFA_PID"
 REFA_PID=
 REFA_LINE=$(grep '^BENCH ref_agent ' "$TMP/ref_agent.out" | tail -n 1)
