@@ -59,12 +59,12 @@ void jw_kstr(struct jw *w, const char *k, const char *v);
 void jw_kint(struct jw *w, const char *k, int64_t v);
 void jw_kbool(struct jw *w, const char *k, int v);
 void jw_knull(struct jw *w, const char *k);
+void jw_ktime(struct jw *w, const char *k, int64_t ms);
 
 /* k with string v, or with null when v is NULL. */
 void jw_kstr_or_null(struct jw *w, const char *k, const char *v);
 
 /* k with the RFC 3339 UTC time ms, or with null when ms is 0 (never). */
 void jw_ktime_or_null(struct jw *w, const char *k, int64_t ms);
-void jw_ktime(struct jw *w, const char *k, int64_t ms);
 
 #endif
